@@ -1,0 +1,27 @@
+"""Train a Graph VAE (or a baseline) from flags: python bin/train.py --flagfile=configs/mnist.cfg"""
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+from tfgvae import config, train  # noqa: E402
+
+config.define_flags()
+flags.mark_flag_as_required("workdir")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        train.train_and_evaluate(config.config_from_flags(), FLAGS.workdir)
+    except ValueError as e:  # bad settings or data (DataError is a ValueError): one line, exit 1
+        sys.exit(f"train.py: error: {e}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,71 @@
+"""An independent float64 numpy formulation of the Graph VAE latent pass, for tests.
+
+It follows Appendix B literally: node i's top-down MLP reads the concatenation
+[z_j * c_{j,i}]_{j>i} through one fc layer, and fusion uses precisions (Eq. 18).
+"""
+import numpy as np
+
+LOG_2PI = np.log(2 * np.pi)
+
+
+def elu(x):
+    return np.where(x > 0, x, np.expm1(np.minimum(x, 0)))
+
+
+def batch_norm(x, gamma, beta, mean, var, eps=1e-5):
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def fuse(mu_bu, lv_bu, mu_td, lv_td):
+    p_bu, p_td = np.exp(-lv_bu), np.exp(-lv_td)
+    var = 1.0 / (p_bu + p_td)
+    return (mu_bu * p_bu + mu_td * p_td) * var, np.log(var)
+
+
+def normal_log_prob(z, mu, lv):
+    return -0.5 * np.sum(LOG_2PI + lv + (z - mu) ** 2 / np.exp(lv), axis=-1)
+
+
+def top_down_weights(model):
+    """Per child i and stream s: the first-layer kernel over concatenated parents, ((N-1-i)N', H)."""
+    td = model.top_down
+    n, d, s_n, h = td.num_nodes, td.node_dim, td.STREAMS, td.hidden
+    w1 = np.asarray(td.w1, np.float64)
+    blocks = {j: w1[td.offsets[j]:td.offsets[j + 1]].reshape(d, j, s_n, h) for j in range(1, n)}
+    return {(i, s): np.concatenate([blocks[j][:, i, s, :] for j in range(i + 1, n)], axis=0)
+            for i in range(n - 1) for s in range(s_n)}
+
+
+def descend(model, gates, noise, bu_mu, bu_lv):
+    """Posterior pass in inference mode (moving BN statistics). Returns z, log_q, log_p."""
+    n = model.config.num_nodes
+    noise = np.asarray(noise, np.float64)
+    gates = np.broadcast_to(np.asarray(gates, np.float64), (noise.shape[0], n, n))
+    z, log_q, log_p = [None] * n, [None] * n, [None] * n
+    if n > 1:
+        td = model.top_down
+        w1 = top_down_weights(model)
+        g = {k: np.asarray(getattr(td, k), np.float64) for k in ("b1", "w2", "b2", "w3", "b3")}
+        bn = {k: np.asarray(getattr(td.bn1, k), np.float64)
+              for k in ("gamma", "beta", "moving_mean", "moving_var")}
+    d = model.config.node_dim
+    for i in reversed(range(n)):
+        if i == n - 1:
+            mu_p, lv_p = np.zeros_like(noise[:, i]), np.zeros_like(noise[:, i])
+            mu_q, lv_q = bu_mu[:, i], bu_lv[:, i]
+        else:
+            parents = np.concatenate([z[j] * gates[:, j, i][:, None] for j in range(i + 1, n)], axis=1)
+            outs = []
+            for s in range(2):
+                a = parents @ w1[(i, s)] + g["b1"][i, s]
+                a = elu(batch_norm(a, bn["gamma"][i, s], bn["beta"][i, s],
+                                   bn["moving_mean"][i, s], bn["moving_var"][i, s]))
+                f = a @ g["w2"][i, s] + g["b2"][i, s]
+                w3, b3 = g["w3"][i, s], g["b3"][i, s]
+                outs.append((f @ w3[:, :d] + b3[:d], f @ w3[:, d:] + b3[d:]))
+            (mu_p, lv_p), (mu_t, lv_t) = outs
+            mu_q, lv_q = fuse(bu_mu[:, i], bu_lv[:, i], mu_t, lv_t)
+        z[i] = mu_q + np.exp(0.5 * lv_q) * noise[:, i]
+        log_q[i] = normal_log_prob(z[i], mu_q, lv_q)
+        log_p[i] = normal_log_prob(z[i], mu_p, lv_p)
+    return np.stack(z, 1), np.stack(log_q, 1), np.stack(log_p, 1)

@@ -1,0 +1,49 @@
+"""Observation models p(x | z) (Sec. 4.1, App. B.1).
+
+``bernoulli``: the decoder's last fc gives logits; Sigmoid() is the Bernoulli mean.
+``gaussian``: Sigmoid() of the decoder's last fc is the mean, and fc(input, input) of
+the same output the log-variance (CIFAR-10). Parameters travel as tensors; the
+``tfd`` distribution is built only where a log-probability or sample is needed.
+"""
+import tensorflow as tf
+import tensorflow_probability as tfp
+import keras
+
+tfd = tfp.distributions
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+class ObservationHead(keras.layers.Layer):
+    """Maps the decoder output o (B, D) to the likelihood's parameters (B, D, P), P = 1 or 2."""
+
+    def __init__(self, likelihood, input_dim, **kwargs):
+        super().__init__(**kwargs)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}: choose one of {', '.join(LIKELIHOODS)}")
+        self.likelihood = likelihood
+        if likelihood == "gaussian":
+            self.logvar = keras.layers.Dense(input_dim, name="fc_logvar")
+
+    def call(self, o):
+        if self.likelihood == "bernoulli":
+            return o[..., None]
+        return tf.stack([o, self.logvar(o)], axis=-1)
+
+
+def distribution(likelihood, params):
+    """The tfd distribution of x given the head's parameters, one batch dim per example."""
+    if likelihood == "bernoulli":
+        return tfd.Independent(tfd.Bernoulli(logits=params[..., 0], dtype=params.dtype), 1)
+    mean, logvar = tf.sigmoid(params[..., 0]), params[..., 1]
+    return tfd.Independent(tfd.Normal(mean, tf.exp(0.5 * logvar)), 1)
+
+
+def log_likelihood(likelihood, x, params):
+    """log p(x | z) per example, in nats, (B,)."""
+    return distribution(likelihood, params).log_prob(x)
+
+
+def mean(likelihood, params):
+    """E[x | z]: Bernoulli probabilities or the Gaussian's sigmoid mean, (B, D)."""
+    return tf.sigmoid(params[..., 0])
+

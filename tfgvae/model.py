@@ -1,0 +1,210 @@
+"""The Graph VAE model and its expected-ELBO objective (Sec. 3, Eqs. 5-8, App. B).
+
+One ``GraphVAE`` class serves all four structures (``graph``, ``fc``, ``ladder``,
+``vae``): they differ only in their gates (``tfgvae.structure``). Layers pass tensors;
+distributions are built inside the step where log-probabilities are needed.
+"""
+import dataclasses
+import json
+
+import tensorflow as tf
+import keras
+
+from tfgvae import likelihoods, networks
+from tfgvae.nodes import BottomUpHeads, TopDownHeads, fuse, normal_log_prob
+from tfgvae.structure import DependencyGates, validate_structure
+
+MAX_LOGGED_NODES = 10  # per-node KL and per-gate means appear in the logs up to this many nodes
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything that fixes a model's architecture; M = num_nodes * node_dim."""
+    input_dim: int = 784
+    num_nodes: int = 5
+    node_dim: int = 16
+    structure: str = "graph"
+    likelihood: str = "bernoulli"
+    decode_from: str = "first"  # "first": the decoder reads z_1 (App. B); "all": every node
+    per_example_gates: bool = True  # one relaxed structure per example, else one per batch
+    hidden: int = 128
+
+    def __post_init__(self):
+        validate_structure(self.structure, self.num_nodes)
+        if self.node_dim < 1 or self.input_dim < 1:
+            raise ValueError(f"node_dim and input_dim must be >= 1, got {self.node_dim}, {self.input_dim}")
+        if self.decode_from not in ("first", "all"):
+            raise ValueError(f"decode_from must be 'first' or 'all', got {self.decode_from!r}")
+        if self.likelihood not in likelihoods.LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {self.likelihood!r}: choose one of "
+                             f"{', '.join(likelihoods.LIKELIHOODS)}")
+
+    @property
+    def latent_dim(self):
+        return self.num_nodes * self.node_dim
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text):
+        return cls(**json.loads(text))
+
+
+class GraphVAE(keras.Model):
+    """VAE whose latent nodes z_1..z_N form a gated, fully-connected DAG (Fig. 1b, Alg. 1)."""
+
+    def __init__(self, config, seed=None, temperature=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        n, d = config.num_nodes, config.node_dim
+        self.encoder = networks.encoder(config.hidden)
+        self.bottom_up = BottomUpHeads(n, d, config.hidden, name="bottom_up")
+        self.top_down = TopDownHeads(n, d, config.hidden, name="top_down") if n > 1 else None
+        self.gates = DependencyGates(n, config.structure, config.per_example_gates, name="gates")
+        self.decoder = networks.decoder(config.input_dim)
+        self.head = likelihoods.ObservationHead(config.likelihood, config.input_dim, name="observation")
+        self.temperature = keras.Variable(temperature, trainable=False, name="temperature")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        names = ["loss", "elbo", "reconstruction", "kl"]
+        if n <= MAX_LOGGED_NODES and n > 1:
+            names += [f"kl_node_{k + 1}" for k in range(n)]
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.build((None, config.input_dim))
+
+    def build(self, input_shape):
+        h_shape = (None, self.config.hidden)
+        self.encoder.build(input_shape)
+        self.bottom_up.build(h_shape)
+        if self.top_down is not None:
+            self.top_down.build()
+        dec_in = self.config.node_dim if self.config.decode_from == "first" else self.config.latent_dim
+        self.decoder.build((None, dec_in))
+        self.head.build((None, self.config.input_dim))
+        self.built = True
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # ----------------------------------------------------------------------------- structure
+    def structure_gates(self, batch_size, training):
+        """Gates c for this pass: relaxed samples (Eq. 9) in training, the MAP structure otherwise."""
+        if training:
+            return self.gates.sample(batch_size, self.temperature, self.seed_generator)
+        return self.gates.map()
+
+    # ----------------------------------------------------------------------------- latent pass
+    def descend(self, gates, noise, bottom_up=None, training=False):
+        """Top-down pass from the root z_N to z_1 (Eqs. 6, 7, 18).
+
+        With ``bottom_up`` = (mu, logvar), each (B, N, N'), z is drawn from the posterior
+        q(z_n | x, c * z_pa(n)) = fusion of bottom-up and top-down Gaussians; without it,
+        from the gated prior p(z_n | c * z_pa(n)). The root's prior is N(0, I) and its
+        posterior the bottom-up Gaussian. Returns z (B, N, N'), log q (B, N) or None, and
+        log p (B, N), each log-density evaluated at the sampled z.
+        """
+        n = self.config.num_nodes
+        batch = tf.shape(noise)[0]
+        acc = self.top_down.initial(batch) if self.top_down is not None else None
+        z, log_q, log_p, moments = [None] * n, [None] * n, [None] * n, [None] * n
+        for i in reversed(range(n)):
+            if i == n - 1:
+                mu_p = tf.zeros_like(noise[:, i])
+                lv_p = mu_p
+                mu_t = lv_t = None
+            else:
+                mu, lv, moments[i] = self.top_down.params(acc[:, i], i, training)
+                mu_p, lv_p, mu_t, lv_t = mu[:, 0], lv[:, 0], mu[:, 1], lv[:, 1]
+            if bottom_up is None:
+                z[i] = mu_p + tf.exp(0.5 * lv_p) * noise[:, i]
+            else:
+                mu_q, lv_q = bottom_up[0][:, i], bottom_up[1][:, i]
+                if mu_t is not None:
+                    mu_q, lv_q = fuse(mu_q, lv_q, mu_t, lv_t)
+                z[i] = mu_q + tf.exp(0.5 * lv_q) * noise[:, i]
+                log_q[i] = normal_log_prob(z[i], mu_q, lv_q)
+            log_p[i] = normal_log_prob(z[i], mu_p, lv_p)
+            if i > 0:
+                acc = self.top_down.push(acc, z[i], gates[:, i, :i], i)
+        if training and self.top_down is not None:
+            self.top_down.bn1.update(moments[:-1])
+        log_q = None if bottom_up is None else tf.stack(log_q, axis=1)
+        return tf.stack(z, axis=1), log_q, tf.stack(log_p, axis=1)
+
+    def decode(self, z, training=False):
+        """Likelihood parameters (B, D, P) from latents z (B, N, N')."""
+        if self.config.decode_from == "first":
+            inputs = z[:, 0]
+        else:
+            inputs = tf.reshape(z, (-1, self.config.latent_dim))
+        return self.head(self.decoder(inputs, training=training))
+
+    def encode(self, x, training=False):
+        """Bottom-up Gaussians (mu, logvar), each (B, N, N'), from x (B, D)."""
+        return self.bottom_up(self.encoder(x, training=training), training=training)
+
+    def draw_noise(self, batch):
+        n, d = self.config.num_nodes, self.config.node_dim
+        return keras.random.normal((batch, n, d), seed=self.seed_generator)
+
+    # ----------------------------------------------------------------------------- objective
+    def elbo_terms(self, x, training=False, gates=None):
+        """Per-example terms of the ELBO L_c for one gate sample c (Eq. 8's integrand).
+
+        KL is the Monte Carlo estimate sum_n [log q(z_n | .) - log p(z_n | .)] at the
+        sampled z (Eq. 5), against the gated top-down prior. Returns a dict of (B,)
+        tensors ``elbo``, ``reconstruction``, ``kl`` and ``kl_per_node`` (B, N).
+        """
+        x = tf.convert_to_tensor(x, self.compute_dtype)
+        batch = tf.shape(x)[0]
+        if gates is None:
+            gates = self.structure_gates(batch, training)
+        bottom_up = self.encode(x, training)
+        z, log_q, log_p = self.descend(gates, self.draw_noise(batch), bottom_up, training)
+        params = self.decode(z, training)
+        recon = likelihoods.log_likelihood(self.config.likelihood, x, params)
+        kl_per_node = log_q - log_p
+        kl = tf.reduce_sum(kl_per_node, axis=1)
+        return {"elbo": recon - kl, "reconstruction": recon, "kl": kl, "kl_per_node": kl_per_node,
+                "z": z, "params": params}
+
+    def call(self, x, training=False):
+        """Reconstruction means E[x | z], z ~ q(z | x, c) under the MAP (or fixed) structure."""
+        return likelihoods.mean(self.config.likelihood, self.elbo_terms(x, training)["params"])
+
+    def sample(self, num, training=False):
+        """Ancestral samples from p(x, z | c_MAP): returns the likelihood means (num, D)."""
+        z, _, _ = self.descend(self.gates.map(), self.draw_noise(num), None, training)
+        return likelihoods.mean(self.config.likelihood, self.decode(z, training))
+
+    # ----------------------------------------------------------------------------- Keras steps
+    def _update_metrics(self, terms):
+        values = {"elbo": terms["elbo"], "reconstruction": terms["reconstruction"], "kl": terms["kl"],
+                  "loss": -terms["elbo"]}
+        for k in range(self.config.num_nodes):
+            values[f"kl_node_{k + 1}"] = terms["kl_per_node"][:, k]
+        for name, tracker in self.trackers.items():
+            tracker.update_state(values[name])
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if self.gates.learned and self.config.num_nodes <= MAX_LOGGED_NODES:
+            means = self.gates.means()
+            for j, i, name in self.gates.edge_names():
+                logs[name] = means[j, i]
+        logs["temperature"] = tf.convert_to_tensor(self.temperature)
+        return logs
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        with tf.GradientTape() as tape:
+            terms = self.elbo_terms(x, training=True)
+            loss = -tf.reduce_mean(terms["elbo"])
+            # The optimizer sums replica gradients: scale so the update is the global-batch mean.
+            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return self._update_metrics(terms)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        return self._update_metrics(self.elbo_terms(x, training=False))

@@ -1,0 +1,163 @@
+"""Latent node layers: bottom-up and top-down heads, and precision-weighted fusion (App. B.3).
+
+All nodes share one node size N', so each head's weights are stacked over nodes and
+a head runs as a few batched matmuls instead of N small layers. The maths is that of
+the per-node MLPs of Appendix B; ``tests/test_nodes.py`` checks it against numpy.
+"""
+import math
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+LOG_2PI = math.log(2.0 * math.pi)
+BN_MOMENTUM = 0.9  # PyTorch's default (0.1 in its convention), as the paper used PyTorch
+BN_EPSILON = 1e-5
+
+
+def fuse(mu_bu, logvar_bu, mu_td, logvar_td):
+    """Eq. 18: precision-weighted fusion of a bottom-up and a top-down Gaussian.
+
+    sigma^2 = 1 / (sigma_bu^-2 + sigma_td^-2), mu = (mu_bu sigma_bu^-2 + mu_td sigma_td^-2) sigma^2,
+    written with log-variances so that no precision overflows.
+    """
+    logvar = -tf.math.reduce_logsumexp(tf.stack([-logvar_bu, -logvar_td]), axis=0)
+    w_bu = tf.sigmoid(logvar_td - logvar_bu)
+    return w_bu * mu_bu + (1.0 - w_bu) * mu_td, logvar
+
+
+def normal_log_prob(z, mu, logvar):
+    """log N(z; mu, exp(logvar)) summed over the last axis."""
+    return -0.5 * tf.reduce_sum(LOG_2PI + logvar + tf.square(z - mu) * tf.exp(-logvar), axis=-1)
+
+
+def _glorot(shape, fan_in, fan_out, seed):
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    return keras.random.uniform(shape, -limit, limit, seed=seed)
+
+
+class NodeBatchNorm(keras.layers.Layer):
+    """Batch norm for stacked per-node features (nodes, *feature_shape), applied one node at a time.
+
+    ``normalize(x, n, training)`` returns node n's normalized features and the batch
+    moments it used; ``update(moments)`` then moves every node's running moments in
+    one assignment, exactly as N separate BatchNormalization layers would.
+    """
+
+    def __init__(self, shape, **kwargs):
+        super().__init__(**kwargs)
+        self.gamma = self.add_weight(shape=shape, initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=shape, initializer="zeros", name="beta")
+        self.moving_mean = self.add_weight(shape=shape, initializer="zeros", trainable=False,
+                                           name="moving_mean")
+        self.moving_var = self.add_weight(shape=shape, initializer="ones", trainable=False,
+                                          name="moving_variance")
+
+    def normalize(self, x, n, training):
+        if training:
+            mean, var = tf.nn.moments(x, axes=[0])
+        else:
+            mean, var = self.moving_mean[n], self.moving_var[n]
+        y = (x - mean) * tf.math.rsqrt(var + BN_EPSILON) * self.gamma[n] + self.beta[n]
+        return y, (mean, var)
+
+    def update(self, moments):
+        """moments: [(mean, var)] for nodes 0..n-1 in order, from training-mode ``normalize``."""
+        mean = tf.stack([m for m, _ in moments])
+        var = tf.stack([v for _, v in moments])
+        self.moving_mean.assign(BN_MOMENTUM * self.moving_mean + (1 - BN_MOMENTUM) * mean)
+        self.moving_var.assign(BN_MOMENTUM * self.moving_var + (1 - BN_MOMENTUM) * var)
+
+
+class BottomUpHeads(keras.layers.Layer):
+    """MLP_BU of every node at once: fc(128,128)-BN-ELU-fc(128,N'), then fc(N',N') for mu and logvar.
+
+    Input: the encoder feature h_x (B, 128). Output: mu, logvar, each (B, N, N').
+    """
+
+    def __init__(self, num_nodes, node_dim, hidden=128, **kwargs):
+        super().__init__(**kwargs)
+        self.num_nodes, self.node_dim, self.hidden = num_nodes, node_dim, hidden
+        self.dense1 = keras.layers.Dense(num_nodes * hidden, name="fc1")
+        self.bn1 = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name="bn1")
+
+    def build(self, input_shape):
+        n, h, d = self.num_nodes, self.hidden, self.node_dim
+        self.w2 = self.add_weight(shape=(n, h, d), initializer="glorot_uniform", name="fc2_kernel")
+        self.b2 = self.add_weight(shape=(n, d), initializer="zeros", name="fc2_bias")
+        # [mu | logvar] heads side by side: two independent fc(N', N') per node.
+        self.w3 = self.add_weight(shape=(n, d, 2 * d), initializer=keras.initializers.GlorotUniform(),
+                                  name="fc_mu_logvar_kernel")
+        self.b3 = self.add_weight(shape=(n, 2 * d), initializer="zeros", name="fc_mu_logvar_bias")
+        self.dense1.build(input_shape)
+        self.bn1.build((None, n * h))
+
+    def call(self, h_x, training=False):
+        h = tf.nn.elu(self.bn1(self.dense1(h_x), training=training))
+        h = tf.reshape(h, (-1, self.num_nodes, self.hidden))
+        f = tf.einsum("bnh,nhd->bnd", h, self.w2) + self.b2
+        out = tf.einsum("bnd,nde->bne", f, self.w3) + self.b3
+        return out[..., :self.node_dim], out[..., self.node_dim:]
+
+
+class TopDownHeads(keras.layers.Layer):
+    """MLP_TD of every non-root node, for the prior and the posterior ("streams" s = 0, 1).
+
+    Node i's head is fc(sum of parent dims,128)-BN-ELU-fc(128,N') then fc(N',N') for mu
+    and logvar, reading [z_j * c_{j,i}]_{j>i}. Its first layer is linear in the gated
+    parents, so its pre-activation is accumulated parent by parent: once z_j is sampled,
+    ``push`` adds c_{j,i} z_j W1[j -> i] for all its children i < j and both streams in
+    one matmul, and ``params(acc_i, i)`` finishes node i when all its parents are in.
+    """
+
+    STREAMS = 2  # 0: generative prior p(z_i | z_pa), 1: top-down part of q(z_i | x, z_pa)
+
+    def __init__(self, num_nodes, node_dim, hidden=128, **kwargs):
+        super().__init__(**kwargs)
+        self.num_nodes, self.node_dim, self.hidden = num_nodes, node_dim, hidden
+        self.children_n = num_nodes - 1
+        s, h = self.STREAMS, hidden
+        # Offsets of parent j's block W1[j] (node_dim, j * S * H) in the packed first-layer kernel.
+        sizes = [node_dim * j * s * h for j in range(num_nodes)]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self.bn1 = NodeBatchNorm((self.children_n, s, h), name="bn1")
+
+    def build(self, input_shape=None):
+        n, d, s, h, c = self.num_nodes, self.node_dim, self.STREAMS, self.hidden, self.children_n
+        # Glorot per child: child i's fan-in is (N - 1 - i) * N'.
+        limits = np.concatenate([
+            np.broadcast_to(np.sqrt(6.0 / ((n - 1 - np.arange(j)) * d + h))[None, :, None, None],
+                            (d, j, s, h)).ravel() for j in range(1, n)] or [np.zeros(0)])
+        self.w1 = self.add_weight(
+            shape=(int(self.offsets[-1]),),
+            initializer=lambda shape, dtype=None: keras.random.uniform(shape, -1.0, 1.0) * limits,
+            name="fc1_kernel_packed")
+        self.b1 = self.add_weight(shape=(c, s, h), initializer="zeros", name="fc1_bias")
+        self.w2 = self.add_weight(shape=(c, s, h, d), initializer="glorot_uniform", name="fc2_kernel")
+        self.b2 = self.add_weight(shape=(c, s, d), initializer="zeros", name="fc2_bias")
+        self.w3 = self.add_weight(shape=(c, s, d, 2 * d), initializer="glorot_uniform",
+                                  name="fc_mu_logvar_kernel")
+        self.b3 = self.add_weight(shape=(c, s, 2 * d), initializer="zeros", name="fc_mu_logvar_bias")
+
+    def initial(self, batch_size):
+        """Pre-activations before any parent is pushed: the first-layer biases, (B, N-1, S, H)."""
+        return tf.broadcast_to(self.b1, (batch_size, self.children_n, self.STREAMS, self.hidden))
+
+    def push(self, acc, z_j, gates_j, j):
+        """Add parent j's gated contribution to its children 0..j-1. gates_j: (B or 1, j)."""
+        s, h = self.STREAMS, self.hidden
+        w = tf.reshape(self.w1[self.offsets[j]:self.offsets[j + 1]], (self.node_dim, j * s * h))
+        contrib = tf.reshape(tf.matmul(z_j, w), (-1, j, s, h)) * gates_j[:, :, None, None]
+        if j == self.children_n:
+            return acc + contrib
+        return tf.concat([acc[:, :j] + contrib, acc[:, j:]], axis=1)
+
+    def params(self, acc_i, i, training):
+        """Finish node i from its accumulated pre-activation (B, S, H).
+
+        Returns mu and logvar, each (B, S, N'), and node i's batch-norm moments.
+        """
+        h, moments = self.bn1.normalize(acc_i, i, training)
+        f = tf.einsum("bsh,shd->bsd", tf.nn.elu(h), self.w2[i]) + self.b2[i]
+        out = tf.einsum("bsd,sde->bse", f, self.w3[i]) + self.b3[i]
+        return out[..., :self.node_dim], out[..., self.node_dim:], moments

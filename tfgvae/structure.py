@@ -1,0 +1,106 @@
+"""Latent dependency structures and their gates (Sec. 3.1-3.3, Eq. 9).
+
+Nodes are numbered 0..N-1 internally; node ``i``'s possible parents are the nodes
+``j > i`` (the paper's z_{n+1..N}); node N-1 is the root. User-facing names use the
+paper's 1-based numbering: gate ``c_{j,i}`` carries z_j into z_i. A gate tensor
+``c`` is indexed ``c[..., j, i]`` (parent, child), so it lives on the strict lower
+triangle (j > i) and is zero elsewhere.
+"""
+import numpy as np
+import tensorflow as tf
+import keras
+
+STRUCTURES = ("graph", "fc", "ladder", "vae")
+GATE_EPS = 1e-6
+
+
+def edge_mask(num_nodes):
+    """(N, N) float32 mask: 1 at [j, i] where j > i, i.e. every edge of the fully-connected DAG."""
+    return np.tril(np.ones((num_nodes, num_nodes), np.float32), k=-1)
+
+
+def fixed_adjacency(structure, num_nodes):
+    """Adjacency c[j, i] of a predefined structure; ``graph`` has none (it is learned)."""
+    if structure == "fc":
+        return edge_mask(num_nodes)
+    if structure == "ladder":
+        return np.eye(num_nodes, k=-1, dtype=np.float32)  # c[i+1, i] = 1
+    if structure == "vae":
+        return np.zeros((num_nodes, num_nodes), np.float32)
+    raise ValueError(f"structure {structure!r} has no fixed adjacency")
+
+
+def validate_structure(structure, num_nodes, latent_dim=None):
+    """Raise ValueError with a one-line message if the node layout is impossible."""
+    if structure not in STRUCTURES:
+        raise ValueError(f"unknown structure {structure!r}: choose one of {', '.join(STRUCTURES)}")
+    if num_nodes < 1:
+        raise ValueError(f"num_nodes must be >= 1, got {num_nodes}")
+    if structure == "vae" and num_nodes != 1:
+        raise ValueError(f"structure 'vae' is one node of M dims: set num_nodes=1 (got {num_nodes})")
+    if latent_dim is not None and latent_dim % num_nodes:
+        raise ValueError(
+            f"latent_dim M={latent_dim} is not divisible by num_nodes N={num_nodes}: "
+            "every node has N' = M / N dims")
+
+
+def relaxed_bernoulli(logits, temperature, uniform):
+    """Eq. 9 in logit space: c = sigmoid((logit(mu) + log u - log(1-u)) / tau).
+
+    log u - log(1 - u) is a Logistic(0, 1) sample, the difference of the two Gumbel
+    samples of Eq. 9, so this is the Gumbel-softmax / RelaxedBernoulli sample. It is
+    finite for every logit and tau > 0, and its gradient w.r.t. the logits is
+    sigmoid'(.) / tau, which underflows to 0 rather than to NaN at saturation. Samples
+    are kept in [GATE_EPS, 1 - GATE_EPS], strictly inside (0, 1) even where float32's
+    sigmoid would round to 0 or 1.
+    """
+    uniform = tf.clip_by_value(uniform, 1e-7, 1.0 - 1e-7)
+    noise = tf.math.log(uniform) - tf.math.log1p(-uniform)
+    return tf.clip_by_value(tf.sigmoid((logits + noise) / temperature), GATE_EPS, 1.0 - GATE_EPS)
+
+
+class DependencyGates(keras.layers.Layer):
+    """The gates c of one structure: learned Bernoulli means for ``graph``, constants otherwise.
+
+    ``sample`` gives relaxed gates (Eq. 9) for training; ``map`` the MAP structure
+    (gate mean > 0.5), which is what evaluation uses. Both return (batch or 1, N, N).
+    """
+
+    def __init__(self, num_nodes, structure, per_example=True, **kwargs):
+        super().__init__(**kwargs)
+        validate_structure(structure, num_nodes)
+        self.num_nodes = num_nodes
+        self.structure = structure
+        self.per_example = per_example
+        self.mask = tf.constant(edge_mask(num_nodes))
+        self.learned = structure == "graph"
+        if self.learned:
+            self.logits = self.add_weight(
+                shape=(num_nodes, num_nodes), initializer="zeros", name="gate_logits")
+        else:
+            self.fixed = tf.constant(fixed_adjacency(structure, num_nodes))
+
+    def means(self):
+        """Bernoulli means mu[j, i] = sigmoid(logit) on the edges, 0 elsewhere (fixed: the adjacency)."""
+        if not self.learned:
+            return self.fixed
+        return tf.sigmoid(tf.convert_to_tensor(self.logits)) * self.mask
+
+    def map(self):
+        """The MAP structure (1, N, N): mu > 0.5, i.e. logit > 0."""
+        if not self.learned:
+            return self.fixed[None]
+        return tf.cast(tf.convert_to_tensor(self.logits) > 0.0, self.compute_dtype)[None] * self.mask
+
+    def sample(self, batch_size, temperature, seed):
+        """Relaxed gates (B, N, N), one structure per example (or (1, N, N) shared by the batch)."""
+        if not self.learned:
+            return self.fixed[None]
+        rows = batch_size if self.per_example else 1
+        uniform = keras.random.uniform((rows, self.num_nodes, self.num_nodes), seed=seed)
+        return relaxed_bernoulli(tf.convert_to_tensor(self.logits), temperature, uniform) * self.mask
+
+    def edge_names(self):
+        """Paper-style names 'c_{j}_{i}' (1-based) of the edges, in (j, i) order."""
+        n = self.num_nodes
+        return [(j, i, f"gate_{j + 1}_{i + 1}") for j in range(n) for i in range(j)]
