@@ -24,6 +24,10 @@ class ObservationHead(keras.layers.Layer):
         if likelihood == "gaussian":
             self.logvar = keras.layers.Dense(input_dim, name="fc_logvar")
 
+    def build(self, input_shape):
+        if self.likelihood == "gaussian":
+            self.logvar.build(input_shape)
+
     def call(self, o):
         if self.likelihood == "bernoulli":
             return o[..., None]
