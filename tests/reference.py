@@ -36,12 +36,23 @@ def top_down_weights(model):
             for i in range(n - 1) for s in range(s_n)}
 
 
-def descend(model, gates, noise, bu_mu, bu_lv):
-    """Posterior pass in inference mode (moving BN statistics). Returns z, log_q, log_p."""
+def _bn(a, gamma, beta, mean, var, training):
+    """Batch norm of a (B, ...) with batch moments (biased variance) in training; returns y, moments."""
+    if training:
+        mean, var = a.mean(0), a.var(0)
+    return batch_norm(a, gamma, beta, mean, var), (mean, var)
+
+
+def descend(model, gates, noise, bu_mu, bu_lv, training=False):
+    """Posterior pass; training: batch BN moments (moving ones otherwise).
+
+    Returns z, log_q, log_p, and the top-down batch-norm moments used, (N-1, 2, H) each.
+    """
     n = model.config.num_nodes
     noise = np.asarray(noise, np.float64)
     gates = np.broadcast_to(np.asarray(gates, np.float64), (noise.shape[0], n, n))
     z, log_q, log_p = [None] * n, [None] * n, [None] * n
+    means, variances = np.zeros((max(n - 1, 0), 2, model.config.hidden)), np.zeros((max(n - 1, 0), 2, model.config.hidden))
     if n > 1:
         td = model.top_down
         w1 = top_down_weights(model)
@@ -58,9 +69,9 @@ def descend(model, gates, noise, bu_mu, bu_lv):
             outs = []
             for s in range(2):
                 a = parents @ w1[(i, s)] + g["b1"][i, s]
-                a = elu(batch_norm(a, bn["gamma"][i, s], bn["beta"][i, s],
-                                   bn["moving_mean"][i, s], bn["moving_var"][i, s]))
-                f = a @ g["w2"][i, s] + g["b2"][i, s]
+                a, (means[i, s], variances[i, s]) = _bn(a, bn["gamma"][i, s], bn["beta"][i, s],
+                                                        bn["moving_mean"][i, s], bn["moving_var"][i, s], training)
+                f = elu(a) @ g["w2"][i, s] + g["b2"][i, s]
                 w3, b3 = g["w3"][i, s], g["b3"][i, s]
                 outs.append((f @ w3[:, :d] + b3[:d], f @ w3[:, d:] + b3[d:]))
             (mu_p, lv_p), (mu_t, lv_t) = outs
@@ -68,4 +79,36 @@ def descend(model, gates, noise, bu_mu, bu_lv):
         z[i] = mu_q + np.exp(0.5 * lv_q) * noise[:, i]
         log_q[i] = normal_log_prob(z[i], mu_q, lv_q)
         log_p[i] = normal_log_prob(z[i], mu_p, lv_p)
+    if training:
+        return np.stack(z, 1), np.stack(log_q, 1), np.stack(log_p, 1), (means, variances)
     return np.stack(z, 1), np.stack(log_q, 1), np.stack(log_p, 1)
+
+
+def mlp(sequential, x, training):
+    """A keras fc-BN-ELU Sequential (tfgvae.networks.mlp) in float64."""
+    for layer in sequential.layers:
+        if hasattr(layer, "kernel"):
+            x = x @ np.asarray(layer.kernel, np.float64) + np.asarray(layer.bias, np.float64)
+        elif hasattr(layer, "moving_mean"):
+            x, _ = _bn(x, *(np.asarray(getattr(layer, k), np.float64)
+                            for k in ("gamma", "beta", "moving_mean", "moving_variance")), training)
+        else:
+            x = elu(x)
+    return x
+
+
+def elbo(model, x, gates, noise, training=False):
+    """Per-example ELBO of a Bernoulli model with decode_from='first' (Eqs. 5-8), in float64."""
+    x = np.asarray(x, np.float64)
+    bu = model.bottom_up
+    a = mlp(model.encoder, x, training) @ np.asarray(bu.dense1.kernel, np.float64) + np.asarray(bu.dense1.bias)
+    a, _ = _bn(a, *(np.asarray(getattr(bu.bn1, k), np.float64)
+                    for k in ("gamma", "beta", "moving_mean", "moving_variance")), training)
+    a = elu(a).reshape(len(x), model.config.num_nodes, -1)
+    f = np.einsum("bnh,nhd->bnd", a, np.asarray(bu.w2, np.float64)) + np.asarray(bu.b2)
+    out = np.einsum("bnd,nde->bne", f, np.asarray(bu.w3, np.float64)) + np.asarray(bu.b3)
+    d = model.config.node_dim
+    z, log_q, log_p = descend(model, gates, noise, out[..., :d], out[..., d:], training)[:3]
+    logits = mlp(model.decoder, z[:, 0], training)
+    recon = np.sum(x * logits - np.logaddexp(0.0, logits), axis=1)
+    return recon - np.sum(log_q - log_p, axis=1)

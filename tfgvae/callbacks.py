@@ -1,4 +1,4 @@
-"""Training callbacks: temperature annealing, gate-mean history, atomic resumable checkpoints."""
+"""Training callbacks: temperature annealing, gate-mean history, NaN guard, atomic resumable checkpoints."""
 import json
 import os
 
@@ -51,27 +51,82 @@ class GateHistory(keras.callbacks.Callback):
         write_json_atomic(self.path, self.history)
 
 
-class RunCheckpoint(keras.callbacks.Callback):
-    """Saves model, optimizer and epoch count after every epoch with a tf.train.CheckpointManager.
+class NonFiniteLossError(ValueError):
+    """Training met a NaN or infinite loss (or weights); nothing of that state was saved."""
 
-    The manager writes the new checkpoint's files before it atomically rewrites its
-    index, so a run killed mid-save resumes from the previous complete checkpoint.
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training at the first step whose loss is NaN or inf, before any checkpoint sees it.
+
+    The logged loss is the epoch's running mean, which stays non-finite from the bad step
+    on, so the first non-finite value names the bad step. Put this callback before
+    ``RunCheckpoint``: Keras runs callbacks in order, so the error is raised before the
+    checkpoint's batch-end save and the last checkpoint on disk is the last good state.
     """
 
-    def __init__(self, directory, model, max_to_keep=3):
+    def __init__(self, checkpoint_dir):
         super().__init__()
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.checkpoint_dir = checkpoint_dir
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not np.isfinite(loss):
+            step = int(self.model.optimizer.iterations.numpy())
+            raise NonFiniteLossError(
+                f"non-finite loss ({loss}) at step {step} (epoch {self.epoch + 1}, batch {batch + 1}); "
+                f"training stopped without saving it; last good checkpoint: "
+                f"{tf.train.latest_checkpoint(self.checkpoint_dir) or 'none'}")
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Saves model and optimizer (with its step count) after every epoch and every K steps.
+
+    The optimizer's ``iterations`` is the resume point: ``restore`` returns it and the
+    trainer finishes the interrupted epoch from there. The tf.train.CheckpointManager
+    writes a checkpoint's files before it atomically rewrites its index, so a run killed
+    mid-save resumes from the previous complete checkpoint. A state with non-finite
+    weights is never saved. ``write_directory`` (a scratch dir on non-chief workers)
+    receives the saves; ``directory`` is where restores read from.
+    """
+
+    def __init__(self, directory, model, every_steps=None, max_to_keep=3, write_directory=None):
+        super().__init__()
+        self.directory = directory
+        self.every_steps = every_steps
         model.optimizer.build(model.trainable_variables)
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=self.epoch)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
+        self.iterations = model.optimizer.iterations
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, write_directory or directory,
+                                                  max_to_keep=max_to_keep)
+        self.last_saved = None
 
     def restore(self):
-        """Restore the latest checkpoint if there is one; return the number of finished epochs."""
-        if self.manager.latest_checkpoint is None:
+        """Restore the latest checkpoint if there is one; return the number of steps done."""
+        latest = tf.train.latest_checkpoint(self.directory)
+        if latest is None:
             return 0
-        self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-        return int(self.epoch.numpy())
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        self.last_saved = int(self.iterations.numpy())
+        return self.last_saved
+
+    def save(self):
+        step = int(self.iterations.numpy())
+        if step == self.last_saved:
+            return
+        finite = [bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_variables]
+        if not all(finite):
+            raise NonFiniteLossError(f"non-finite weights after step {step}; not saved; last good "
+                                     f"checkpoint: {tf.train.latest_checkpoint(self.directory) or 'none'}")
+        self.manager.save(checkpoint_number=step)
+        self.last_saved = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.every_steps and int(self.iterations.numpy()) % self.every_steps == 0:
+            self.save()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.epoch.assign(epoch + 1)
-        self.manager.save(checkpoint_number=epoch + 1)
+        self.save()

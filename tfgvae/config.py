@@ -9,6 +9,7 @@ import os
 
 from absl import flags
 
+from tfgvae.distribute import STRATEGIES
 from tfgvae.model import ModelConfig
 from tfgvae.structure import STRUCTURES, validate_structure
 
@@ -39,6 +40,11 @@ class TrainConfig:
     jit_compile: bool = True
     export_dir: str | None = None
     verbose: int = 1
+    strategy: str = "default"
+    logical_cpus: int = 0
+    tpu_address: str | None = None
+    sync_batch_norm: bool = True
+    checkpoint_every_steps: int | None = None
 
     def __post_init__(self):
         validate_structure(self.structure, self.num_nodes, self.latent_dim)
@@ -48,13 +54,17 @@ class TrainConfig:
         for name in ("batch_size", "epochs", "lr_decay_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("steps_per_epoch", "validation_steps", "train_limit"):
+        for name in ("steps_per_epoch", "validation_steps", "train_limit", "checkpoint_every_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 when given, got {value}")
         if not 0.0 < self.min_temperature <= self.initial_temperature:
             raise ValueError(f"need 0 < min_temperature <= initial_temperature, got "
                              f"{self.min_temperature}, {self.initial_temperature}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        if self.logical_cpus < 0:
+            raise ValueError(f"logical_cpus must be >= 0, got {self.logical_cpus}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 
@@ -83,7 +93,9 @@ class TrainConfig:
 
 
 # Fields whose change does not alter the run's model or data, so a run may resume with them changed.
-RESUMABLE_FIELDS = ("epochs", "verbose", "export_dir", "data_dir", "jit_compile")
+# A run may also resume under another strategy or device count: the update does not depend on it.
+RESUMABLE_FIELDS = ("epochs", "verbose", "export_dir", "data_dir", "jit_compile", "strategy",
+                    "logical_cpus", "tpu_address", "checkpoint_every_steps")
 
 
 def define_flags():
@@ -114,6 +126,16 @@ def define_flags():
     flags.DEFINE_integer("seed", d.seed, "Random seed (initialization, noise, gates, data order).")
     flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile the train step with XLA.")
     flags.DEFINE_integer("verbose", d.verbose, "Keras verbosity: 0 silent, 1 progress bar, 2 one line/epoch.")
+    flags.DEFINE_enum("strategy", d.strategy, STRATEGIES,
+                      "tf.distribute strategy: one device, all local GPUs (mirrored), the cluster in "
+                      "$TF_CONFIG (multi_worker) or a TPU. --batch_size is the global batch.")
+    flags.DEFINE_integer("logical_cpus", d.logical_cpus,
+                         "Split the CPU into this many logical devices (mirrored on a CPU-only machine).")
+    flags.DEFINE_string("tpu_address", None, "TPU to connect to with --strategy=tpu (default: local).")
+    flags.DEFINE_bool("sync_batch_norm", d.sync_batch_norm,
+                      "Batch-norm moments over the global batch (all replicas), as on one device.")
+    flags.DEFINE_integer("checkpoint_every_steps", None,
+                         "Also checkpoint every this many steps, so a killed run resumes mid-epoch.")
 
 
 def config_from_flags(values=None):

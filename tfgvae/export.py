@@ -1,25 +1,187 @@
-"""SavedModel export, written elsewhere and moved into place so that no half export is ever left."""
+"""Servable SavedModels: tensor-only signatures, atomic export, and restoring a run for export.
+
+Every endpoint is a ``tf.function`` with an explicit input signature that takes and
+returns tensors (dicts of tensors), so the SavedModel serves from any TensorFlow program
+without tfgvae. Random endpoints take an int32 ``seed`` and draw with stateless ops, so a
+seed fixes their output. The structure is always the MAP one, c = 1[mu > 0.5] (Sec. 3.3).
+See docs/serving.md for each signature.
+"""
+import math
 import os
 import shutil
 import tempfile
 
 import tensorflow as tf
+import keras
+
+from tfgvae import evaluation, likelihoods
+from tfgvae.data import DATASETS
+from tfgvae.nodes import fuse
+
+SIGNATURES = ("serve", "sample", "encode", "decode", "reconstruct", "elbo", "log_likelihood",
+              "structure", "info")
+LOG_LIKELIHOOD_CHUNK = 100  # importance samples per chunk in ``log_likelihood``
 
 
-def export_saved_model(model, export_dir):
-    """Export ``model`` (Keras ``serve`` endpoint: x -> reconstruction means) to ``export_dir``.
+def image_shape_for(input_dim):
+    """(H, W, C) of images with ``input_dim`` pixels: a known dataset's, else square or (1, D, 1)."""
+    for info in DATASETS.values():
+        if info.input_dim == input_dim:
+            return tuple(info.image_shape)
+    side = math.isqrt(input_dim)
+    return (side, side, 1) if side * side == input_dim else (1, input_dim, 1)
+
+
+def posterior_given_parents(model, bottom_up, z, gates):
+    """q(z_n | x, c * z_pa(n)) for every node at given parent values z (Eqs. 6, 7, 18).
+
+    bottom_up: (mu, logvar) each (B, N, N'); z: (B, N, N'); gates (B or 1, N, N).
+    Returns the fused posterior (mu, logvar), each (B, N, N'); the root's is its bottom-up
+    Gaussian. With z from ``model.descend`` under the same gates, z_n = mu_n + sigma_n * noise_n.
+    """
+    mu_bu, lv_bu = bottom_up
+    n = model.config.num_nodes
+    if n == 1:
+        return mu_bu, lv_bu
+    td = model.top_down
+    acc = td.initial(tf.shape(z)[0])
+    for j in range(n - 1, 0, -1):  # every parent's gated contribution to its children
+        acc = td.push(acc, z[:, j], gates[:, j, :j], j)
+    mus, lvs = [], []
+    for i in range(n - 1):
+        mu_t, lv_t, _ = td.params(acc[:, i], i, training=False)
+        mu, lv = fuse(mu_bu[:, i], lv_bu[:, i], mu_t[:, 1], lv_t[:, 1])
+        mus.append(mu)
+        lvs.append(lv)
+    return tf.stack(mus + [mu_bu[:, -1]], axis=1), tf.stack(lvs + [lv_bu[:, -1]], axis=1)
+
+
+def _keys(seed, num):
+    """``num`` independent stateless keys (2,) from an int32 scalar seed."""
+    return tf.unstack(tf.random.experimental.stateless_split(tf.stack([seed, 0]), num))
+
+
+def _check_x(x, endpoint):
+    """x, once checked finite and in [0, 1]; the checks run before anything that reads it."""
+    x = tf.debugging.assert_all_finite(x, f"{endpoint}: x must be finite")
+    checks = [tf.debugging.assert_greater_equal(x, 0.0, f"{endpoint}: x must lie in [0, 1]"),
+              tf.debugging.assert_less_equal(x, 1.0, f"{endpoint}: x must lie in [0, 1]")]
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
+
+
+def _check_count(value, name, endpoint):
+    """value, once checked >= 1, before anything that reads it."""
+    with tf.control_dependencies([tf.debugging.assert_greater_equal(
+            value, 1, f"{endpoint}: {name} must be >= 1")]):
+        return tf.identity(value)
+
+
+def serving_functions(model, image_shape=None):
+    """{name: tf.function with an input signature} for every endpoint but Keras's ``serve``."""
+    cfg = model.config
+    lik = cfg.likelihood
+    image_shape = tuple(image_shape or image_shape_for(cfg.input_dim))
+    if math.prod(image_shape) != cfg.input_dim:
+        raise ValueError(f"image_shape {image_shape} does not hold input_dim={cfg.input_dim} values")
+    x_spec = tf.TensorSpec((None, cfg.input_dim), tf.float32, name="x")
+    z_spec = tf.TensorSpec((None, cfg.num_nodes, cfg.node_dim), tf.float32, name="z")
+    seed_spec = tf.TensorSpec((), tf.int32, name="seed")
+
+    @tf.function(input_signature=[tf.TensorSpec((), tf.int32, name="num"), seed_spec])
+    def sample(num, seed):
+        """Ancestral samples from p(x, z | c_MAP): likelihood means, one x ~ p(x | z), and z."""
+        num = _check_count(num, "num", "sample")
+        k_z, k_x = _keys(seed, 2)
+        noise = tf.random.stateless_normal((num, cfg.num_nodes, cfg.node_dim), seed=k_z)
+        z, _, _ = model.descend(model.gates.map(), noise, None, training=False)
+        params = model.decode(z, training=False)
+        return {"means": likelihoods.mean(lik, params),
+                "samples": likelihoods.distribution(lik, params).sample(seed=k_x), "z": z}
+
+    @tf.function(input_signature=[x_spec])
+    def encode(x):
+        """Posterior mean and log-variance of each node along the mean pass (parents at their means)."""
+        x = _check_x(x, "encode")
+        gates = model.gates.map()
+        bottom_up = model.encode(x, training=False)
+        z, _, _ = model.descend(gates, tf.zeros_like(bottom_up[0]), bottom_up, training=False)
+        mean, logvar = posterior_given_parents(model, bottom_up, z, gates)
+        return {"mean": mean, "logvar": logvar}
+
+    @tf.function(input_signature=[z_spec])
+    def decode(z):
+        """E[x | z]."""
+        z = tf.debugging.assert_all_finite(z, "decode: z must be finite")
+        return {"means": likelihoods.mean(lik, model.decode(z, training=False))}
+
+    @tf.function(input_signature=[x_spec, seed_spec])
+    def reconstruct(x, seed):
+        """E[x | z] at one z ~ q(z | x, c_MAP)."""
+        x = _check_x(x, "reconstruct")
+        bottom_up = model.encode(x, training=False)
+        noise = tf.random.stateless_normal(tf.shape(bottom_up[0]), seed=_keys(seed, 1)[0])
+        z, _, _ = model.descend(model.gates.map(), noise, bottom_up, training=False)
+        return {"means": likelihoods.mean(lik, model.decode(z, training=False)), "z": z}
+
+    @tf.function(input_signature=[x_spec, seed_spec])
+    def elbo(x, seed):
+        """Single-sample ELBO per example (Eq. 5) and its terms, in nats."""
+        x = _check_x(x, "elbo")
+        terms = evaluation.importance_terms(model, x, 1, 1, seed=seed)
+        return {"elbo": terms["elbo"], "reconstruction": terms["elbo"] + terms["kl"],
+                "kl": terms["kl"], "kl_per_node": terms["kl_per_node"]}
+
+    @tf.function(input_signature=[x_spec, tf.TensorSpec((), tf.int32, name="k"), seed_spec])
+    def log_likelihood(x, k, seed):
+        """Importance-sampled log p(x | c_MAP) per example with k samples, in nats."""
+        x = _check_x(x, "log_likelihood")
+        k = _check_count(k, "k", "log_likelihood")
+        return {"log_likelihood": evaluation.importance_log_likelihood(
+            model, x, k, LOG_LIKELIHOOD_CHUNK, seed=seed)}
+
+    @tf.function(input_signature=[])
+    def structure():
+        """Gate means mu[j, i] and the MAP adjacency c[j, i] (parent j -> child i, 0-based)."""
+        return {"gate_means": model.gates.means(), "adjacency": model.gates.map()[0]}
+
+    @tf.function(input_signature=[])
+    def info():
+        """What the model is: image shape (H, W, C) for tiling, sizes, likelihood and structure."""
+        return {"image_shape": tf.constant(image_shape, tf.int32),
+                "input_dim": tf.constant(cfg.input_dim), "num_nodes": tf.constant(cfg.num_nodes),
+                "node_dim": tf.constant(cfg.node_dim), "likelihood": tf.constant(lik),
+                "structure": tf.constant(cfg.structure)}
+
+    return {"sample": sample, "encode": encode, "decode": decode, "reconstruct": reconstruct,
+            "elbo": elbo, "log_likelihood": log_likelihood, "structure": structure, "info": info}
+
+
+def build_archive(model, image_shape=None):
+    """A ``keras.export.ExportArchive`` of ``model`` with Keras's ``serve`` and all SIGNATURES."""
+    archive = keras.export.ExportArchive()
+    archive.track_and_add_endpoint(  # Keras's default: x -> reconstruction means (model.call)
+        "serve", model, [tf.TensorSpec((None, model.config.input_dim), tf.float32)])
+    for name, fn in serving_functions(model, image_shape).items():
+        archive.add_endpoint(name, fn)
+    return archive
+
+
+def export_saved_model(model, export_dir, image_shape=None):
+    """Export ``model`` with every signature in SIGNATURES to ``export_dir``; returns its path.
 
     The SavedModel is written to a temporary sibling directory and renamed into place;
     an existing export at ``export_dir`` is replaced only once the new one is complete.
+    ``image_shape`` defaults to ``image_shape_for(input_dim)``.
     """
+    archive = build_archive(model, image_shape)
     export_dir = os.path.abspath(export_dir)
     parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
         target = os.path.join(staging, "model")
-        model.export(target, format="tf_saved_model", verbose=False,
-                     input_signature=[tf.TensorSpec((None, model.config.input_dim), tf.float32)])
+        archive.write_out(target, verbose=False)
         if os.path.exists(export_dir):
             old = os.path.join(staging, "old")
             os.replace(export_dir, old)
@@ -27,3 +189,30 @@ def export_saved_model(model, export_dir):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return export_dir
+
+
+def load_run(workdir):
+    """(model, TrainConfig, DatasetInfo) of a training run, restored from its latest checkpoint.
+
+    Rebuilds the model from ``workdir/config.json`` and restores its weights from
+    ``workdir/checkpoints``; raises ValueError (one line) if either is missing or does not fit.
+    """
+    from tfgvae import train  # train imports this module
+    from tfgvae.config import TrainConfig
+
+    if not os.path.exists(os.path.join(workdir, "config.json")):
+        raise ValueError(f"{workdir} is not a training run: it has no config.json")
+    config = TrainConfig.load(workdir)
+    info = DATASETS.get(config.dataset)
+    if info is None:
+        raise ValueError(f"{workdir}/config.json names an unknown dataset {config.dataset!r}")
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    if latest is None:
+        raise ValueError(f"{workdir}/checkpoints holds no checkpoint: train the run first")
+    model = train.build_model(config, info)
+    try:
+        tf.train.Checkpoint(model=model).restore(latest).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+        raise ValueError(f"{latest} does not fit the model of {workdir}/config.json: "
+                         f"{str(e).splitlines()[0]}") from None
+    return model, config, info

@@ -10,11 +10,12 @@ import json
 import tensorflow as tf
 import keras
 
-from tfgvae import likelihoods, networks
-from tfgvae.nodes import BottomUpHeads, TopDownHeads, fuse, normal_log_prob
+from tfgvae import distribute, likelihoods, networks
+from tfgvae.nodes import BottomUpHeads, TopDownHeads, sample_node
 from tfgvae.structure import DependencyGates, validate_structure
 
 MAX_LOGGED_NODES = 10  # per-node KL and per-gate means appear in the logs up to this many nodes
+LOOP_MIN_NODES = 16  # descend in a tf.while_loop from this many nodes on (docs/performance.md)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +54,8 @@ class ModelConfig:
 
 class GraphVAE(keras.Model):
     """VAE whose latent nodes z_1..z_N form a gated, fully-connected DAG (Fig. 1b, Alg. 1)."""
+
+    descent = "auto"  # latent pass: "unrolled" (Python loop), "looped" (tf.while_loop) or by N
 
     def __init__(self, config, seed=None, temperature=1.0, **kwargs):
         super().__init__(**kwargs)
@@ -104,33 +107,19 @@ class GraphVAE(keras.Model):
         posterior the bottom-up Gaussian. Returns z (B, N, N'), log q (B, N) or None, and
         log p (B, N), each log-density evaluated at the sampled z.
         """
-        n = self.config.num_nodes
-        batch = tf.shape(noise)[0]
-        acc = self.top_down.initial(batch) if self.top_down is not None else None
-        z, log_q, log_p, moments = [None] * n, [None] * n, [None] * n, [None] * n
-        for i in reversed(range(n)):
-            if i == n - 1:
-                mu_p = tf.zeros_like(noise[:, i])
-                lv_p = mu_p
-                mu_t = lv_t = None
-            else:
-                mu, lv, moments[i] = self.top_down.params(acc[:, i], i, training)
-                mu_p, lv_p, mu_t, lv_t = mu[:, 0], lv[:, 0], mu[:, 1], lv[:, 1]
-            if bottom_up is None:
-                z[i] = mu_p + tf.exp(0.5 * lv_p) * noise[:, i]
-            else:
-                mu_q, lv_q = bottom_up[0][:, i], bottom_up[1][:, i]
-                if mu_t is not None:
-                    mu_q, lv_q = fuse(mu_q, lv_q, mu_t, lv_t)
-                z[i] = mu_q + tf.exp(0.5 * lv_q) * noise[:, i]
-                log_q[i] = normal_log_prob(z[i], mu_q, lv_q)
-            log_p[i] = normal_log_prob(z[i], mu_p, lv_p)
-            if i > 0:
-                acc = self.top_down.push(acc, z[i], gates[:, i, :i], i)
-        if training and self.top_down is not None:
-            self.top_down.bn1.update(moments[:-1])
-        log_q = None if bottom_up is None else tf.stack(log_q, axis=1)
-        return tf.stack(z, axis=1), log_q, tf.stack(log_p, axis=1)
+        root_bu = None if bottom_up is None else (bottom_up[0][:, -1], bottom_up[1][:, -1])
+        zero = tf.zeros_like(noise[:, -1])
+        z_root, lq_root, lp_root = sample_node(noise[:, -1], (zero, zero), root_bu)
+        if self.top_down is None:
+            return z_root[:, None], None if lq_root is None else lq_root[:, None], lp_root[:, None]
+        # Same maths either way (tests/test_fast_path.py); the loop compiles in O(1) in N.
+        looped = self.descent == "looped" or (
+            self.descent == "auto" and self.config.num_nodes >= LOOP_MIN_NODES
+            and not self.top_down.bn1.synchronized)  # cross-replica moments stay out of while loops
+        pass_ = self.top_down.descend_looped if looped else self.top_down.descend_unrolled
+        z, log_q, log_p = pass_(z_root, gates, noise, bottom_up, training)
+        log_q = None if bottom_up is None else tf.concat([log_q, lq_root[:, None]], axis=1)
+        return tf.concat([z, z_root[:, None]], axis=1), log_q, tf.concat([log_p, lp_root[:, None]], axis=1)
 
     def decode(self, z, training=False):
         """Likelihood parameters (B, D, P) from latents z (B, N, N')."""
@@ -149,19 +138,21 @@ class GraphVAE(keras.Model):
         return keras.random.normal((batch, n, d), seed=self.seed_generator)
 
     # ----------------------------------------------------------------------------- objective
-    def elbo_terms(self, x, training=False, gates=None):
+    def elbo_terms(self, x, training=False, gates=None, noise=None):
         """Per-example terms of the ELBO L_c for one gate sample c (Eq. 8's integrand).
 
         KL is the Monte Carlo estimate sum_n [log q(z_n | .) - log p(z_n | .)] at the
         sampled z (Eq. 5), against the gated top-down prior. Returns a dict of (B,)
-        tensors ``elbo``, ``reconstruction``, ``kl`` and ``kl_per_node`` (B, N).
+        tensors ``elbo``, ``reconstruction``, ``kl`` and ``kl_per_node`` (B, N). ``gates`` and
+        ``noise`` (B, N, N') default to fresh draws from the model's seed generator.
         """
         x = tf.convert_to_tensor(x, self.compute_dtype)
         batch = tf.shape(x)[0]
         if gates is None:
             gates = self.structure_gates(batch, training)
         bottom_up = self.encode(x, training)
-        z, log_q, log_p = self.descend(gates, self.draw_noise(batch), bottom_up, training)
+        noise = self.draw_noise(batch) if noise is None else noise
+        z, log_q, log_p = self.descend(gates, noise, bottom_up, training)
         params = self.decode(z, training)
         recon = likelihoods.log_likelihood(self.config.likelihood, x, params)
         kl_per_node = log_q - log_p
@@ -179,25 +170,55 @@ class GraphVAE(keras.Model):
         return likelihoods.mean(self.config.likelihood, self.decode(z, training))
 
     # ----------------------------------------------------------------------------- Keras steps
+    def step_draws(self, batch, stream, training):
+        """Gates and noise of one Keras step, drawn statelessly from the key (seed, ``stream``).
+
+        Every example gets its rows of one draw for the global batch
+        (``distribute.replica_rows``), so R replicas draw exactly what one device would and a
+        resumed run redraws what the killed run drew at the same step. Training steps use
+        the optimizer's step count as ``stream``; evaluation uses the MAP structure and a
+        fixed stream, so validation is a deterministic function of the weights.
+        """
+        n, d = self.config.num_nodes, self.config.node_dim
+        seed = tf.cast(self.seed_generator.state[0], tf.int64)
+        key = tf.stack([seed, tf.cast(stream, tf.int64)])
+        gate_key, noise_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+        noise = distribute.replica_rows(
+            lambda rows: tf.random.stateless_normal((rows, n, d), noise_key, alg="philox"), batch)
+        if not training:
+            return self.gates.map(), noise
+        if self.gates.per_example:
+            uniform = distribute.replica_rows(
+                lambda rows: tf.random.stateless_uniform((rows, n, n), gate_key, alg="philox"), batch)
+        else:
+            uniform = tf.random.stateless_uniform((1, n, n), gate_key, alg="philox")
+        return self.gates.sample(batch, self.temperature, None, uniform=uniform), noise
+
     def _update_metrics(self, terms):
+        """Update the trackers; return logs of global-batch means (summed over replicas)."""
         values = {"elbo": terms["elbo"], "reconstruction": terms["reconstruction"], "kl": terms["kl"],
                   "loss": -terms["elbo"]}
         for k in range(self.config.num_nodes):
             values[f"kl_node_{k + 1}"] = terms["kl_per_node"][:, k]
         for name, tracker in self.trackers.items():
             tracker.update_state(values[name])
-        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        # Tracker variables are per replica (sync on read): sum them so every replica logs the same.
+        # (tf.identity gives the reads a device, which MultiWorkerMirroredStrategy's all-reduce needs.)
+        sums = distribute.all_reduce_sum({name: (tf.identity(t.total), tf.identity(t.count))
+                                          for name, t in self.trackers.items()})
+        logs = {name: tf.math.divide_no_nan(total, count) for name, (total, count) in sums.items()}
         if self.gates.learned and self.config.num_nodes <= MAX_LOGGED_NODES:
             means = self.gates.means()
             for j, i, name in self.gates.edge_names():
                 logs[name] = means[j, i]
         logs["temperature"] = tf.convert_to_tensor(self.temperature)
-        return logs
+        return distribute.step_logs(logs)
 
     def train_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
         with tf.GradientTape() as tape:
-            terms = self.elbo_terms(x, training=True)
+            gates, noise = self.step_draws(tf.shape(x)[0], self.optimizer.iterations, training=True)
+            terms = self.elbo_terms(x, training=True, gates=gates, noise=noise)
             loss = -tf.reduce_mean(terms["elbo"])
             # The optimizer sums replica gradients: scale so the update is the global-batch mean.
             scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
@@ -207,4 +228,5 @@ class GraphVAE(keras.Model):
 
     def test_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
-        return self._update_metrics(self.elbo_terms(x, training=False))
+        gates, noise = self.step_draws(tf.shape(x)[0], -1, training=False)
+        return self._update_metrics(self.elbo_terms(x, training=False, gates=gates, noise=noise))

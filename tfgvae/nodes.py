@@ -31,9 +31,28 @@ def normal_log_prob(z, mu, logvar):
     return -0.5 * tf.reduce_sum(LOG_2PI + logvar + tf.square(z - mu) * tf.exp(-logvar), axis=-1)
 
 
-def _glorot(shape, fan_in, fan_out, seed):
-    limit = math.sqrt(6.0 / (fan_in + fan_out))
-    return keras.random.uniform(shape, -limit, limit, seed=seed)
+def batch_norm(x, gamma, beta, moving_mean, moving_var, training, synchronized=False):
+    """Batch norm over axis 0: batch moments in training (returned), the moving ones otherwise."""
+    if training:
+        mean, var = keras.ops.moments(x, axes=[0], synchronized=synchronized)
+    else:
+        mean, var = moving_mean, moving_var
+    return (x - mean) * tf.math.rsqrt(var + BN_EPSILON) * gamma + beta, (mean, var)
+
+
+def sample_node(noise, prior, bottom_up=None, top_down=None):
+    """Draw z_n and score it (Eqs. 6, 7, 18): prior/bottom_up/top_down are (mu, logvar) pairs.
+
+    z comes from the posterior, bottom_up fused with top_down (the root has no top_down),
+    or from the prior when bottom_up is None. Returns z, log q(z) (None without
+    bottom_up) and log p(z).
+    """
+    dist = prior if bottom_up is None else bottom_up
+    if bottom_up is not None and top_down is not None:
+        dist = fuse(*bottom_up, *top_down)
+    z = dist[0] + tf.exp(0.5 * dist[1]) * noise
+    log_q = None if bottom_up is None else normal_log_prob(z, *dist)
+    return z, log_q, normal_log_prob(z, *prior)
 
 
 class NodeBatchNorm(keras.layers.Layer):
@@ -52,19 +71,18 @@ class NodeBatchNorm(keras.layers.Layer):
                                            name="moving_mean")
         self.moving_var = self.add_weight(shape=shape, initializer="ones", trainable=False,
                                           name="moving_variance")
+        self.synchronized = False  # moments over all replicas (tfgvae.distribute.synchronize_batch_norm)
 
     def normalize(self, x, n, training):
-        if training:
-            mean, var = tf.nn.moments(x, axes=[0])
-        else:
-            mean, var = self.moving_mean[n], self.moving_var[n]
-        y = (x - mean) * tf.math.rsqrt(var + BN_EPSILON) * self.gamma[n] + self.beta[n]
-        return y, (mean, var)
+        return batch_norm(x, self.gamma[n], self.beta[n], self.moving_mean[n], self.moving_var[n],
+                          training, self.synchronized)
 
     def update(self, moments):
         """moments: [(mean, var)] for nodes 0..n-1 in order, from training-mode ``normalize``."""
-        mean = tf.stack([m for m, _ in moments])
-        var = tf.stack([v for _, v in moments])
+        self.update_stacked(tf.stack([m for m, _ in moments]), tf.stack([v for _, v in moments]))
+
+    def update_stacked(self, mean, var):
+        """Move every node's running moments at once; mean, var: (nodes, *feature_shape)."""
         self.moving_mean.assign(BN_MOMENTUM * self.moving_mean + (1 - BN_MOMENTUM) * mean)
         self.moving_var.assign(BN_MOMENTUM * self.moving_var + (1 - BN_MOMENTUM) * var)
 
@@ -157,7 +175,93 @@ class TopDownHeads(keras.layers.Layer):
 
         Returns mu and logvar, each (B, S, N'), and node i's batch-norm moments.
         """
-        h, moments = self.bn1.normalize(acc_i, i, training)
-        f = tf.einsum("bsh,shd->bsd", tf.nn.elu(h), self.w2[i]) + self.b2[i]
-        out = tf.einsum("bsd,sde->bse", f, self.w3[i]) + self.b3[i]
+        return self.finish(acc_i, {k: v[i] for k, v in self.node_weights().items()}, training)
+
+    def node_weights(self):
+        """Each child's weights after its first-layer kernel, stacked over children (N-1, ...)."""
+        bn = self.bn1
+        return {"b1": self.b1, "gamma": bn.gamma, "beta": bn.beta, "moving_mean": bn.moving_mean,
+                "moving_var": bn.moving_var, "w2": self.w2, "b2": self.b2, "w3": self.w3, "b3": self.b3}
+
+    def finish(self, pre, w, training):
+        """BN-ELU-fc-fc of one child from its pre-activation (B, S, H) and its ``node_weights``."""
+        h, moments = batch_norm(pre, w["gamma"], w["beta"], w["moving_mean"], w["moving_var"],
+                                training, self.bn1.synchronized)
+        f = tf.einsum("bsh,shd->bsd", tf.nn.elu(h), w["w2"]) + w["b2"]
+        out = tf.einsum("bsd,sde->bse", f, w["w3"]) + w["b3"]
         return out[..., :self.node_dim], out[..., self.node_dim:], moments
+
+    def descend_unrolled(self, z_root, gates, noise, bottom_up, training):
+        """Nodes N-2..0 in a Python loop: each sampled z_j is pushed to all its children at once.
+
+        Arguments as ``GraphVAE.descend`` plus the root's sample; returns z (B, N-1, N'),
+        log q (B, N-1) or None and log p (B, N-1) of the non-root nodes.
+        """
+        n = self.num_nodes
+        acc = self.push(self.initial(tf.shape(noise)[0]), z_root, gates[:, n - 1, :n - 1], n - 1)
+        z, log_q, log_p, moments = [None] * (n - 1), [None] * (n - 1), [None] * (n - 1), [None] * (n - 1)
+        for i in reversed(range(n - 1)):
+            mu, lv, moments[i] = self.params(acc[:, i], i, training)
+            bu = None if bottom_up is None else (bottom_up[0][:, i], bottom_up[1][:, i])
+            z[i], log_q[i], log_p[i] = sample_node(noise[:, i], (mu[:, 0], lv[:, 0]), bu,
+                                                   (mu[:, 1], lv[:, 1]))
+            if i > 0:
+                acc = self.push(acc, z[i], gates[:, i, :i], i)
+        if training:
+            self.bn1.update(moments)
+        log_q = None if bottom_up is None else tf.stack(log_q, axis=1)
+        return tf.stack(z, axis=1), log_q, tf.stack(log_p, axis=1)
+
+    def child_kernels(self):
+        """The packed first layer as one kernel per child over all N parents: (N-1, N N', S H).
+
+        Rows of non-parents (j <= i) are zero, so child i's pre-activation is
+        [c_{j,i} z_j]_{j=1..N} @ kernel[i] whatever those z_j hold.
+        """
+        n, d, c, sh = self.num_nodes, self.node_dim, self.children_n, self.STREAMS * self.hidden
+        blocks = [tf.zeros((d, c, sh), self.w1.dtype)] + [
+            tf.pad(tf.reshape(self.w1[self.offsets[j]:self.offsets[j + 1]], (d, j, sh)),
+                   [[0, 0], [0, c - j], [0, 0]]) for j in range(1, n)]
+        return tf.reshape(tf.transpose(tf.stack(blocks), (2, 0, 1, 3)), (c, n * d, sh))
+
+    def descend_looped(self, z_root, gates, noise, bottom_up, training):
+        """``descend_unrolled`` as one tf.while_loop over children, for many nodes.
+
+        The graph (and XLA's compile time) no longer grows with N. Each child pulls its
+        first-layer pre-activation from all parents in one matmul with ``child_kernels``;
+        its per-node inputs and weights are read from TensorArrays, so the backward pass
+        writes each node's gradient slice instead of accumulating dense ones.
+        """
+        n, d, c, s, h = self.num_nodes, self.node_dim, self.children_n, self.STREAMS, self.hidden
+        gates = gates * tf.constant(np.tril(np.ones((n, n), np.float32), -1), gates.dtype)
+        inputs = dict(self.node_weights(), w1=self.child_kernels(),
+                      gates=tf.transpose(gates, (2, 0, 1))[:c], noise=tf.transpose(noise, (1, 0, 2))[:c])
+        if bottom_up is not None:
+            inputs["mu_bu"], inputs["lv_bu"] = (tf.transpose(t, (1, 0, 2))[:c] for t in bottom_up)
+        inputs = {k: tf.TensorArray(v.dtype, size=c).unstack(tf.convert_to_tensor(v))
+                  for k, v in inputs.items()}
+        names = ["z", "log_p"] + (["log_q"] if bottom_up is not None else []) + (
+            ["mean", "var"] if training else [])
+        outputs = {k: tf.TensorArray(z_root.dtype, size=c) for k in names}
+        parents = tf.pad(z_root[:, None], [[0, 0], [n - 1, 0], [0, 0]])  # (B, N, N'): sampled so far
+
+        def body(i, parents, outputs):
+            w = {k: ta.read(i) for k, ta in inputs.items()}
+            gated = tf.reshape(parents * w["gates"][:, :, None], (-1, n * d))
+            pre = tf.reshape(tf.matmul(gated, w["w1"]), (-1, s, h)) + w["b1"]
+            mu, lv, (mean, var) = self.finish(pre, w, training)
+            bu = (w["mu_bu"], w["lv_bu"]) if bottom_up is not None else None
+            z, log_q, log_p = sample_node(w["noise"], (mu[:, 0], lv[:, 0]), bu, (mu[:, 1], lv[:, 1]))
+            parents += z[:, None] * tf.one_hot(i, n, dtype=z.dtype)[:, None]
+            values = {"z": z, "log_p": log_p, "log_q": log_q, "mean": mean, "var": var}
+            return i - 1, parents, {k: ta.write(i, values[k]) for k, ta in outputs.items()}
+
+        _, _, outputs = tf.while_loop(lambda i, *_: i >= 0, body, (tf.constant(c - 1), parents, outputs),
+                                      maximum_iterations=c)
+        outputs = {k: ta.stack() for k, ta in outputs.items()}
+        if training:
+            self.bn1.update_stacked(outputs["mean"], outputs["var"])
+        z = tf.transpose(outputs["z"], (1, 0, 2))
+        log_q = tf.transpose(outputs["log_q"]) if bottom_up is not None else None
+        return z, log_q, tf.transpose(outputs["log_p"])
+

@@ -92,12 +92,16 @@ class DependencyGates(keras.layers.Layer):
             return self.fixed[None]
         return tf.cast(tf.convert_to_tensor(self.logits) > 0.0, self.compute_dtype)[None] * self.mask
 
-    def sample(self, batch_size, temperature, seed):
-        """Relaxed gates (B, N, N), one structure per example (or (1, N, N) shared by the batch)."""
+    def sample(self, batch_size, temperature, seed, uniform=None):
+        """Relaxed gates (B, N, N), one structure per example (or (1, N, N) shared by the batch).
+
+        ``uniform`` (rows, N, N), if given, replaces the U(0, 1) draw from ``seed``.
+        """
         if not self.learned:
             return self.fixed[None]
         rows = batch_size if self.per_example else 1
-        uniform = keras.random.uniform((rows, self.num_nodes, self.num_nodes), seed=seed)
+        if uniform is None:
+            uniform = keras.random.uniform((rows, self.num_nodes, self.num_nodes), seed=seed)
         return relaxed_bernoulli(tf.convert_to_tensor(self.logits), temperature, uniform) * self.mask
 
     def edge_names(self):

@@ -1,10 +1,10 @@
 """``train_and_evaluate(config, workdir)``: the whole training run behind ``bin/train.py``."""
-import json
 import os
 
 import keras
+import tensorflow as tf
 
-from tfgvae import callbacks, data, export
+from tfgvae import artifacts, callbacks, data, distribute, export
 from tfgvae.config import RESUMABLE_FIELDS, TrainConfig
 from tfgvae.model import GraphVAE
 
@@ -39,49 +39,99 @@ def compile_model(model, config, steps_per_epoch):
 
 
 def datasets(config):
-    """(info, train dataset, validation dataset, steps per epoch)."""
+    """(info, train(k), validation dataset, steps per epoch).
+
+    ``train(k)`` is the endless training stream from batch k on; batch k is a function of
+    (seed, k) only, so a run resumed at step k sees the batches the uninterrupted run saw
+    (docs/distributed.md). Bad data fails here, before anything is written.
+    """
     info = data.DATASETS.get(config.dataset)
     if info is None:
         raise ValueError(f"unknown dataset {config.dataset!r}: choose one of {', '.join(data.DATASETS)}")
-    train = data.make_dataset(config.dataset, "train", config.data_dir, batch_size=config.batch_size,
-                              shuffle=True, seed=config.seed, drop_remainder=True,
-                              repeat=config.steps_per_epoch is not None, limit=config.train_limit)
+    steps = config.steps_per_epoch
+    if steps is None:  # one pass over the (limited) training split
+        steps = int(data.make_dataset(config.dataset, "train", config.data_dir, batch_size=config.batch_size,
+                                      drop_remainder=True, limit=config.train_limit).cardinality())
+        if steps < 1:
+            raise ValueError(f"the training split of {config.dataset} has fewer examples than one batch "
+                             f"of {config.batch_size}")
+    options = tf.data.Options()  # in-memory data: each worker takes its share of every batch
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+
+    def train(start_step):
+        return data.make_dataset(config.dataset, "train", config.data_dir, batch_size=config.batch_size,
+                                 seed=config.seed, limit=config.train_limit,
+                                 start_batch=start_step).with_options(options)
+
+    train(0)  # fail early on bad training data
     valid = data.make_dataset(config.dataset, "valid", config.data_dir, batch_size=config.batch_size)
-    steps = config.steps_per_epoch or int(train.cardinality())
-    if steps < 1:
-        raise ValueError(f"the training split of {config.dataset} has fewer examples than one batch "
-                         f"of {config.batch_size}")
-    return info, train, valid, steps
+    return info, train, valid.with_options(options), steps
 
 
 def default_export_dir(workdir):
     return os.path.join("SavedModels", os.path.basename(os.path.normpath(workdir)))
 
 
+def fit(model, config, train, valid, steps, done, callback_list):
+    """Train from step ``done`` to ``config.epochs`` x ``steps``: first the rest of an interrupted epoch.
+
+    ``train(k)`` gives the training stream from batch k (each fit call iterates afresh).
+    """
+    epoch, offset = divmod(done, steps)
+    common = dict(validation_data=valid, validation_steps=config.validation_steps,
+                  verbose=config.verbose, callbacks=callback_list)
+    if offset and epoch < config.epochs:
+        model.fit(train(done), epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps - offset,
+                  **common)
+        epoch += 1
+    if epoch < config.epochs:
+        model.fit(train(epoch * steps), epochs=config.epochs, initial_epoch=epoch, steps_per_epoch=steps,
+                  **common)
+
+
 def train_and_evaluate(config, workdir):
-    """Train (resuming from ``workdir`` if it holds a checkpoint), validate, export; return metrics."""
+    """Train (resuming from ``workdir`` if it holds a checkpoint), validate, export; return metrics.
+
+    Runs under ``config.strategy``; every process of a multi-worker run calls this with
+    the same (shared) ``workdir``, and only the chief writes into it.
+    """
+    strategy = distribute.make_strategy(config.strategy, config.logical_cpus, config.tpu_address)
+    chief = distribute.is_chief(strategy)
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by the "
+                         f"{strategy.num_replicas_in_sync} replicas of --strategy={config.strategy}")
     keras.utils.set_random_seed(config.seed)
+    ckpt_dir = os.path.join(workdir, "checkpoints")
     info, train, valid, steps = datasets(config)  # bad data fails before anything is written
-    prepare_workdir(config, workdir)
-    model = compile_model(build_model(config, info), config, steps)
-    checkpoint = callbacks.RunCheckpoint(os.path.join(workdir, "checkpoints"), model)
-    initial_epoch = checkpoint.restore()
-    if initial_epoch and config.verbose:
-        print(f"Resuming {workdir} after epoch {initial_epoch}.")
-    if initial_epoch < config.epochs:
-        model.fit(train, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                  validation_data=valid, validation_steps=config.validation_steps,
-                  verbose=config.verbose, callbacks=[
-                      callbacks.TemperatureSchedule(config.temperature),
-                      callbacks.GateHistory(os.path.join(workdir, "gate_history.json")),
-                      checkpoint,
-                      keras.callbacks.TensorBoard(os.path.join(workdir, "logs")),
-                  ])
+    if chief:
+        prepare_workdir(config, workdir)
+    with strategy.scope():
+        model = compile_model(build_model(config, info), config, steps)
+        if config.sync_batch_norm:
+            distribute.synchronize_batch_norm(model)
+        scratch = distribute.write_dir(ckpt_dir, strategy)
+        checkpoint = callbacks.RunCheckpoint(ckpt_dir, model, config.checkpoint_every_steps,
+                                             write_directory=scratch)
+    done = checkpoint.restore()
+    if done and chief and config.verbose:
+        print(f"Resuming {workdir} at step {done} (epoch {done // steps + 1}, batch {done % steps + 1}).")
+    callback_list = [callbacks.TemperatureSchedule(config.temperature),
+                     callbacks.NonFiniteGuard(ckpt_dir), checkpoint]
+    if chief:
+        callback_list += [callbacks.GateHistory(os.path.join(workdir, "gate_history.json")),
+                          keras.callbacks.TensorBoard(os.path.join(workdir, "logs"))]
+    fit(model, config, train, valid, steps, done, callback_list)
+    distribute.discard(scratch, strategy)
     results = model.evaluate(valid, steps=config.validation_steps, verbose=0, return_dict=True)
     results = {k: float(v) for k, v in results.items()}
-    callbacks.write_json_atomic(os.path.join(workdir, "results.json"),
-                                {"split": "valid", "dataset": config.dataset,
-                                 "structure": config.structure, "metrics": results,
-                                 "epochs": config.epochs})
-    export.export_saved_model(model, config.export_dir or default_export_dir(workdir))
+    export_dir = config.export_dir or default_export_dir(workdir)
+    if chief:
+        callbacks.write_json_atomic(os.path.join(workdir, "results.json"),
+                                    {"split": "valid", "dataset": config.dataset,
+                                     "structure": config.structure, "metrics": results,
+                                     "epochs": config.epochs})
+        artifacts.write_structure_artifacts(model, workdir)
+    target = distribute.write_dir(export_dir, strategy)  # saving is collective: every worker exports
+    export.export_saved_model(model, target)
+    distribute.discard(target, strategy)
     return results

@@ -75,16 +75,41 @@ def _map_fn(transform, seed):
     return fn
 
 
+def _indexed_stream(pixels, batch_size, seed, start_batch):
+    """Endless (uint8 batch, k) for k >= start_batch: batch k is a pure function of (seed, k).
+
+    Pass p visits the examples in the order stateless_shuffle(seed=(p, seed)), so the stream
+    is the same for every iterator made of it and can start at any k without replaying.
+    """
+    n = len(pixels)
+    per_pass = n // batch_size
+    if per_pass < 1:
+        raise ValueError(f"{n} examples are fewer than one batch of {batch_size}")
+    table = tf.constant(pixels)
+
+    def one_pass(p):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.stack([p, tf.constant(seed, tf.int64)]))
+        rows = tf.reshape(order[:per_pass * batch_size], (per_pass, batch_size))
+        return tf.data.Dataset.from_tensor_slices(rows).enumerate(p * per_pass)
+
+    ds = tf.data.Dataset.counter(start_batch // per_pass).flat_map(one_pass)
+    ds = ds.skip(start_batch % per_pass)
+    return ds.map(lambda k, rows: (tf.gather(table, rows), k))
+
+
 def make_dataset(name, split, data_dir=None, *, batch_size, shuffle=False, seed=0,
                  binarize=None, dequantize=None, drop_remainder=False, repeat=False,
-                 limit=None, verify=True):
+                 limit=None, verify=True, start_batch=None):
     """A tf.data.Dataset of float32 batches (B, input_dim) of one split.
 
     binarize: None (dataset default), 'dynamic', 'fixed', or 'none'/False (grey).
     dequantize (gaussian datasets): None = True on train, False (midpoint) on eval.
     seed fixes shuffling and the per-epoch noise; each pass over the dataset
     (each epoch, also with repeat=True) draws new noise. limit keeps the first
-    `limit` examples of the split.
+    `limit` examples of the split. start_batch (training): instead, an endless stream of
+    full shuffled batches from batch number start_batch on, identical for every iterator
+    (shuffle, repeat and drop_remainder are implied; see _indexed_stream).
     """
     info = get_info(name)
     check_split(split)
@@ -98,13 +123,16 @@ def make_dataset(name, split, data_dir=None, *, batch_size, shuffle=False, seed=
         pixels, transform = fixed_binarization(pixels), "none"
     if limit is not None:
         pixels = pixels[:int(limit)]
-    ds = tf.data.Dataset.from_tensor_slices(np.ascontiguousarray(pixels))
-    if shuffle:
-        ds = ds.shuffle(len(pixels), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-    randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    ds = tf.data.Dataset.zip((ds, randoms))
-    if repeat:
-        ds = ds.repeat()
+    if start_batch is not None:
+        ds = _indexed_stream(np.ascontiguousarray(pixels), int(batch_size), seed, int(start_batch))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(np.ascontiguousarray(pixels))
+        if shuffle:
+            ds = ds.shuffle(len(pixels), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip((ds, randoms))
+        if repeat:
+            ds = ds.repeat()
     ds = ds.map(_map_fn(transform, seed), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,168 @@
+"""keras-tuner search over node factorizations M = N x N' (the paper's Fig. 4, Sec. 5).
+
+``GraphVAEHyperModel`` builds a Graph VAE from hyperparameters: the total latent
+dimension M, the node dimension N' (only divisors of M; N = M / N'), the structure and,
+optionally, the temperature decay and learning rate. The objective is the validation
+negative ELBO, ``val_loss``, minimised.
+"""
+import dataclasses
+import math
+import os
+
+import keras_tuner as kt
+
+from tfgvae import callbacks, export, train
+
+OBJECTIVE = kt.Objective("val_loss", direction="min")
+TUNERS = ("random", "hyperband", "bayesian")
+
+
+def divisors(m):
+    return [d for d in range(1, m + 1) if m % d == 0]
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """What the search may vary. ``node_dims`` None means every divisor of each M."""
+    latent_dims: tuple = (80,)
+    node_dims: tuple | None = None
+    structures: tuple = ("graph",)
+    temperature_decays: tuple | None = None
+    learning_rates: tuple | None = None
+
+    def __post_init__(self):
+        if not self.latent_dims or min(self.latent_dims) < 1:
+            raise ValueError(f"latent dims must be positive integers, got {self.latent_dims}")
+        for s in self.structures:
+            if s not in ("graph", "fc", "ladder"):
+                raise ValueError(f"structure {s!r} cannot be searched over node factorizations: "
+                                 "choose from graph, fc, ladder (vae has a single node)")
+        for m in self.latent_dims:
+            if not self.node_dims_for(m):
+                raise ValueError(f"no node dim in {self.node_dims} divides latent dim M={m}")
+
+    def node_dims_for(self, m):
+        return [d for d in divisors(m) if self.node_dims is None or d in self.node_dims]
+
+
+class GraphVAEHyperModel(kt.HyperModel):
+    """Builds and fits one trial's Graph VAE; ``base`` gives every setting the search does not vary."""
+
+    def __init__(self, base, space, info, steps_per_epoch, **kwargs):
+        super().__init__(**kwargs)
+        self.base, self.space, self.info, self.steps = base, space, info, steps_per_epoch
+
+    def trial_config(self, hp):
+        """The TrainConfig of a trial: M and N' from conditional choices, N = M / N'."""
+        m = hp.Choice("latent_dim", list(self.space.latent_dims))
+        node_dim = None
+        for value in self.space.latent_dims:
+            with hp.conditional_scope("latent_dim", [value]):
+                choice = hp.Choice(f"node_dim_M{value}", self.space.node_dims_for(value))
+            if value == m:
+                node_dim = choice
+        changes = {"latent_dim": m, "num_nodes": m // node_dim,
+                   "structure": hp.Choice("structure", list(self.space.structures))}
+        if self.space.temperature_decays:
+            changes["temperature_decay"] = hp.Choice("temperature_decay",
+                                                     list(self.space.temperature_decays))
+        if self.space.learning_rates:
+            changes["learning_rate"] = hp.Choice("learning_rate", list(self.space.learning_rates))
+        return dataclasses.replace(self.base, node_dim=None, **changes)
+
+    def build(self, hp):
+        config = self.trial_config(hp)
+        return train.compile_model(train.build_model(config, self.info), config, self.steps)
+
+    def fit(self, hp, model, *args, **kwargs):
+        config = self.trial_config(hp)
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), callbacks.TemperatureSchedule(config.temperature)]
+        return model.fit(*args, **kwargs)
+
+
+def make_tuner(name, hypermodel, directory, project_name, max_trials, max_epochs, seed):
+    """A keras-tuner tuner that resumes from its own state in directory/project_name."""
+    common = dict(objective=OBJECTIVE, directory=directory, project_name=project_name,
+                  overwrite=False, seed=seed)
+    if name == "random":
+        return kt.RandomSearch(hypermodel, max_trials=max_trials, **common)
+    if name == "bayesian":
+        return kt.BayesianOptimization(hypermodel, max_trials=max_trials, **common)
+    if name == "hyperband":
+        return kt.Hyperband(hypermodel, max_epochs=max_epochs, factor=3, **common)
+    raise ValueError(f"unknown tuner {name!r}: choose one of {', '.join(TUNERS)}")
+
+
+def trial_rows(tuner):
+    """One dict per finished trial, best first: M, N', N, structure, score and status."""
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        values = trial.hyperparameters.values
+        m = values["latent_dim"]
+        node_dim = values[f"node_dim_M{m}"]
+        rows.append({"trial": trial.trial_id, "latent_dim": m, "node_dim": node_dim,
+                     "num_nodes": m // node_dim, "structure": values["structure"],
+                     "score": trial.score, "status": trial.status,
+                     **{k: values[k] for k in ("temperature_decay", "learning_rate") if k in values}})
+    return sorted(rows, key=lambda r: math.inf if r["score"] is None else r["score"])
+
+
+def format_table(rows):
+    """A plain-text table of trials (score = validation negative ELBO, nats)."""
+    header = f"{'trial':>6} {'M':>4} {'N':>4} {'N_prime':>7} {'structure':>9} {'val -ELBO':>10} status"
+    lines = [header]
+    for r in rows:
+        score = "-" if r["score"] is None else f"{r['score']:.3f}"
+        lines.append(f"{r['trial']:>6} {r['latent_dim']:>4} {r['num_nodes']:>4} {r['node_dim']:>7} "
+                     f"{r['structure']:>9} {score:>10} {r['status']}")
+    return "\n".join(lines)
+
+
+def plot_factorizations(rows, path):
+    """Fig. 4: best validation ELBO against N', one line per M (log2 x axis)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for m in sorted({r["latent_dim"] for r in rows}):
+        best = {}
+        for r in rows:
+            if r["latent_dim"] == m and r["score"] is not None:
+                best[r["node_dim"]] = max(best.get(r["node_dim"], -math.inf), -r["score"])
+        if best:
+            xs = sorted(best)
+            ax.plot(xs, [best[x] for x in xs], marker="o", label=f"M = {m}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("node dimension N' (N = M / N')")
+    ax.set_ylabel("validation ELBO (nats)")
+    ax.set_title("Node factorizations")
+    ax.legend()
+    fig.tight_layout()
+    tmp = f"{path}.tmp-{os.getpid()}.png"
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def search(base, space, workdir, tuner_name="bayesian", max_trials=10, export_dir=None):
+    """Run (or resume) a search; write trials.json, the Fig. 4 plot; export the best model."""
+    info, train_stream, valid_ds, steps = train.datasets(base)
+    hypermodel = GraphVAEHyperModel(base, space, info, steps)
+    tuner = make_tuner(tuner_name, hypermodel, workdir, "search", max_trials, base.epochs, base.seed)
+    tuner.search(train_stream(0), validation_data=valid_ds, epochs=base.epochs, steps_per_epoch=steps,
+                 validation_steps=base.validation_steps, verbose=base.verbose)
+    rows = trial_rows(tuner)
+    if not any(r["status"] == "COMPLETED" for r in rows):
+        failed = [t for t in tuner.oracle.trials.values() if t.message]
+        reason = failed[-1].message.strip().splitlines()[-1] if failed else "no trial ran"
+        raise ValueError(f"no trial of the search in {workdir} completed; last error: {reason}")
+    callbacks.write_json_atomic(os.path.join(workdir, "trials.json"), rows)
+    plot_factorizations(rows, os.path.join(workdir, "factorizations.png"))
+    best_hp = tuner.get_best_hyperparameters(1)[0]
+    best = tuner.get_best_models(1)[0]
+    best_config = hypermodel.trial_config(best_hp)
+    callbacks.write_json_atomic(os.path.join(workdir, "best_config.json"), best_config.to_dict())
+    exported = export.export_saved_model(best, export_dir or os.path.join(workdir, "best_model"))
+    return rows, best, best_config, exported
+
