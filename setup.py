@@ -18,6 +18,7 @@ setup(
         "numpy>=1.26",
         "pillow>=10",
         "matplotlib>=3.8",
+        "tqdm>=4.60",
     ],
     extras_require={"test": ["pytest>=8"]},
 )

@@ -11,7 +11,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 from tfgvae import evaluation  # noqa: E402
 from tfgvae.callbacks import write_json_atomic  # noqa: E402
@@ -55,6 +55,7 @@ def evaluate():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.WARNING)  # no INFO lines from checkpoint and SavedModel writers
     try:
         summary, per_example = evaluate()
         if FLAGS.output:

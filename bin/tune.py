@@ -5,7 +5,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 from tfgvae import config, tuning  # noqa: E402
 
@@ -31,6 +31,7 @@ def _numbers(values, kind):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.WARNING)  # no INFO lines from checkpoint and SavedModel writers
     try:
         space = tuning.SearchSpace(
             latent_dims=_numbers(FLAGS.latent_dims, int), node_dims=_numbers(FLAGS.node_dims, int),

@@ -71,15 +71,6 @@ def load(path):
         return list(f["names"]), weights, json.loads(str(f["results"])), moved
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    import data_fixtures
-
-    root = tmp_path_factory.mktemp("data")
-    data_fixtures.write_tiny_data_dir(str(root))
-    return str(root)
-
-
 def test_mirrored_two_cpus_matches_one_device(tmp_path, tiny_data):
     """Same seeds and global batch: 2 replicas end with the one-device parameters (to 1e-5).
 

@@ -1,5 +1,4 @@
 """SavedModel signatures: reload equals the in-memory model, formulas, bad input, atomic export."""
-import json
 import os
 import shutil
 import subprocess

@@ -9,20 +9,12 @@ import time
 import numpy as np
 import pytest
 
-import data_fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # 2 epochs x 10 steps, a checkpoint every 3 steps: a kill after the first save lands mid-epoch 1.
 ARGS = ["--dataset=mnist", "--num_nodes=3", "--latent_dim=6", "--batch_size=8", "--epochs=2",
         "--steps_per_epoch=10", "--validation_steps=1", "--checkpoint_every_steps=3",
         "--nojit_compile", "--verbose=2"]
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    data_fixtures.write_tiny_data_dir(str(root))
-    return str(root)
 
 
 def command(tmp_path, name):

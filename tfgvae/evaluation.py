@@ -255,6 +255,8 @@ def summarize(per_example, info, split, num_samples):
                          "are not finite: the model's weights are broken")
     out = {"dataset": info.name, "split": split, "num_examples": int(len(ll)),
            "num_importance_samples": int(num_samples), "unit": "nats"}
+    if info.note:  # e.g. CIFAR-10's local copy is an approximation: say so wherever results go
+        out["data_note"] = info.note
     for name in ("log_likelihood", "elbo", "kl"):
         if name in per_example:
             out[name], out[f"{name}_stderr"] = mean_and_stderr(per_example[name])
@@ -364,6 +366,8 @@ def format_table(summary):
         dim = len(summary["posterior_mean_variance"][0])
         units = ", ".join(f"z{k + 1} {a}/{dim}" for k, a in enumerate(summary["active_units_per_node"]))
         rows.append(f"active units: {summary['active_units']} ({units})")
+    if "data_note" in summary:
+        rows.append(f"note: {summary['data_note']}")
     return "\n".join(rows)
 
 

@@ -129,6 +129,7 @@ def train_and_evaluate(config, workdir):
         callbacks.write_json_atomic(os.path.join(workdir, "results.json"),
                                     {"split": "valid", "dataset": config.dataset,
                                      "structure": config.structure, "metrics": results,
+                                     "data_note": info.note,
                                      "epochs": config.epochs})
         artifacts.write_structure_artifacts(model, workdir)
     target = distribute.write_dir(export_dir, strategy)  # saving is collective: every worker exports
