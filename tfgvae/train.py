@@ -78,7 +78,7 @@ def fit(model, config, train, valid, steps, done, callback_list):
     ``train(k)`` gives the training stream from batch k (each fit call iterates afresh).
     """
     epoch, offset = divmod(done, steps)
-    common = dict(validation_data=valid, validation_steps=config.validation_steps,
+    common = dict(validation_data=valid, validation_steps=config.validation_steps, shuffle=False,
                   verbose=config.verbose, callbacks=callback_list)
     if offset and epoch < config.epochs:
         model.fit(train(done), epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps - offset,
