@@ -120,3 +120,17 @@ def test_training_stream_restarts_at_any_batch(tiny_data):
         rows = {r.tobytes() for r in seen.astype(np.float32)}
         assert len(rows) == len(seen) and rows <= {r.tobytes() for r in pixels.astype(np.float32)}
     assert not np.array_equal(whole[:per_pass], whole[per_pass:2 * per_pass])  # reshuffled per pass
+
+
+def test_steps_per_execution_still_checkpoints_every_k_steps(tmp_path, tiny_data):
+    """With 2 steps per compiled call the callbacks see steps 2, 4, ..., 20: a save lands at the
+    first step at or past each multiple of 3 (4, 6, 10, 12, 16, 18) and at each epoch end (20)."""
+    import tensorflow as tf
+
+    proc = subprocess.run(command(tmp_path, "spe") + ["--steps_per_execution=2"], cwd=tmp_path,
+                          env=environment(tmp_path, tiny_data), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = tf.train.get_checkpoint_state(str(tmp_path / "spe" / "checkpoints"))
+    kept = [int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths]
+    assert kept == [16, 18, 20]  # 4, 6, 10 and 12 were saved before them; three are kept

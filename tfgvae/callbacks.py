@@ -76,8 +76,11 @@ class NonFiniteGuard(keras.callbacks.Callback):
         loss = float((logs or {}).get("loss", 0.0))
         if not np.isfinite(loss):
             step = int(self.model.optimizer.iterations.numpy())
+            where = f"at step {step}"
+            if self.model.steps_per_execution > 1:  # the bad step is one of the last k run together
+                where = f"in steps {step - self.model.steps_per_execution + 1}-{step}"
             raise NonFiniteLossError(
-                f"non-finite loss ({loss}) at step {step} (epoch {self.epoch + 1}, batch {batch + 1}); "
+                f"non-finite loss ({loss}) {where} (epoch {self.epoch + 1}, batch {batch + 1}); "
                 f"training stopped without saving it; last good checkpoint: "
                 f"{tf.train.latest_checkpoint(self.checkpoint_dir) or 'none'}")
 
@@ -125,7 +128,10 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.last_saved = step
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.every_steps and int(self.iterations.numpy()) % self.every_steps == 0:
+        # Save when the step count crossed a multiple of every_steps since the last save (with
+        # steps_per_execution > 1 the callback sees every k-th step only).
+        step = int(self.iterations.numpy())
+        if self.every_steps and step // self.every_steps != (self.last_saved or 0) // self.every_steps:
             self.save()
 
     def on_epoch_end(self, epoch, logs=None):

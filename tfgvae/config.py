@@ -45,13 +45,14 @@ class TrainConfig:
     tpu_address: str | None = None
     sync_batch_norm: bool = True
     checkpoint_every_steps: int | None = None
+    steps_per_execution: int = 1
 
     def __post_init__(self):
         validate_structure(self.structure, self.num_nodes, self.latent_dim)
         if self.node_dim is not None and self.node_dim * self.num_nodes != self.latent_dim:
             raise ValueError(f"node_dim N'={self.node_dim} x num_nodes N={self.num_nodes} != "
                              f"latent_dim M={self.latent_dim}: give M and N, or N and N'")
-        for name in ("batch_size", "epochs", "lr_decay_epochs"):
+        for name in ("batch_size", "epochs", "lr_decay_epochs", "steps_per_execution"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("steps_per_epoch", "validation_steps", "train_limit", "checkpoint_every_steps"):
@@ -95,7 +96,7 @@ class TrainConfig:
 # Fields whose change does not alter the run's model or data, so a run may resume with them changed.
 # A run may also resume under another strategy or device count: the update does not depend on it.
 RESUMABLE_FIELDS = ("epochs", "verbose", "export_dir", "data_dir", "jit_compile", "strategy",
-                    "logical_cpus", "tpu_address", "checkpoint_every_steps")
+                    "logical_cpus", "tpu_address", "checkpoint_every_steps", "steps_per_execution")
 
 
 def define_flags():
@@ -136,6 +137,9 @@ def define_flags():
                       "Batch-norm moments over the global batch (all replicas), as on one device.")
     flags.DEFINE_integer("checkpoint_every_steps", None,
                          "Also checkpoint every this many steps, so a killed run resumes mid-epoch.")
+    flags.DEFINE_integer("steps_per_execution", d.steps_per_execution,
+                         "Train steps per compiled call (fewer host round trips; callbacks, "
+                         "checkpoints and the NaN check then run every this many steps).")
 
 
 def config_from_flags(values=None):

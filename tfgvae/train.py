@@ -34,7 +34,8 @@ def compile_model(model, config, steps_per_epoch):
     schedule = keras.optimizers.schedules.ExponentialDecay(
         config.learning_rate, decay_steps=config.lr_decay_epochs * steps_per_epoch,
         decay_rate=config.lr_decay_factor, staircase=True)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=config.jit_compile)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=config.jit_compile,
+                  steps_per_execution=config.steps_per_execution)
     return model
 
 
