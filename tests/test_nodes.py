@@ -54,7 +54,8 @@ def test_node_batch_norm_matches_separate_batch_norms():
     x = rng.normal(size=(16, 2, 4)).astype(np.float32) * 3 + 1
     moments = []
     for n in range(3):
-        y, m = bn.normalize(tf.constant(x + n), n, training=True)
+        y, m = nodes.batch_norm(tf.constant(x + n), bn.gamma[n], bn.beta[n], bn.moving_mean[n],
+                                bn.moving_var[n], training=True)
         want = (x - x.mean(0)) / np.sqrt(x.var(0) + nodes.BN_EPSILON)
         np.testing.assert_allclose(y.numpy(), want, rtol=1e-4, atol=1e-4)
         moments.append(m)

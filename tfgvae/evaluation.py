@@ -30,16 +30,10 @@ DEFAULT_JIT_COMPILE = False  # oneDNN matmuls beat XLA's on CPU here (docs/evalu
 
 
 def _observation_log_prob(model, x, params):
-    """log p(x | z): x (B, 1, D) broadcast against params (B, C, D, P) -> (B, C).
-
-    Bernoulli in closed form, sum x l - softplus(l): what ``likelihoods.log_likelihood``
-    computes, in two fusable ops instead of tfd's six."""
+    """log p(x | z): x (B, 1, D) broadcast against params (B, C, D, P) -> (B, C)."""
     custom = getattr(model, "observation_log_prob", None)
     if custom is not None:
         return custom(x, params)
-    if model.config.likelihood == "bernoulli":
-        logits = params[..., 0]
-        return tf.reduce_sum(x * logits - tf.nn.softplus(logits), axis=-1)
     return likelihoods.log_likelihood(model.config.likelihood, x, params)
 
 

@@ -43,7 +43,14 @@ def distribution(likelihood, params):
 
 
 def log_likelihood(likelihood, x, params):
-    """log p(x | z) per example, in nats, (B,)."""
+    """log p(x | z) summed over the last axis, in nats; x broadcasts against params[..., 0].
+
+    Bernoulli in closed form, sum x l - softplus(l) (two fusable ops instead of tfd's six,
+    and the same value); Gaussian through ``distribution``.
+    """
+    if likelihood == "bernoulli":
+        logits = params[..., 0]
+        return tf.reduce_sum(x * logits - tf.nn.softplus(logits), axis=-1)
     return distribution(likelihood, params).log_prob(x)
 
 

@@ -58,9 +58,9 @@ def sample_node(noise, prior, bottom_up=None, top_down=None):
 class NodeBatchNorm(keras.layers.Layer):
     """Batch norm for stacked per-node features (nodes, *feature_shape), applied one node at a time.
 
-    ``normalize(x, n, training)`` returns node n's normalized features and the batch
-    moments it used; ``update(moments)`` then moves every node's running moments in
-    one assignment, exactly as N separate BatchNormalization layers would.
+    Node n is normalized by ``batch_norm`` with row n of its parameters (see
+    ``TopDownHeads.finish``); ``update`` then moves every node's running moments in one
+    assignment, exactly as N separate BatchNormalization layers would.
     """
 
     def __init__(self, shape, **kwargs):
@@ -73,12 +73,8 @@ class NodeBatchNorm(keras.layers.Layer):
                                           name="moving_variance")
         self.synchronized = False  # moments over all replicas (tfgvae.distribute.synchronize_batch_norm)
 
-    def normalize(self, x, n, training):
-        return batch_norm(x, self.gamma[n], self.beta[n], self.moving_mean[n], self.moving_var[n],
-                          training, self.synchronized)
-
     def update(self, moments):
-        """moments: [(mean, var)] for nodes 0..n-1 in order, from training-mode ``normalize``."""
+        """moments: [(mean, var)] for nodes 0..n-1 in order, from training-mode ``batch_norm``."""
         self.update_stacked(tf.stack([m for m, _ in moments]), tf.stack([v for _, v in moments]))
 
     def update_stacked(self, mean, var):
@@ -228,12 +224,12 @@ class TopDownHeads(keras.layers.Layer):
         """``descend_unrolled`` as one tf.while_loop over children, for many nodes.
 
         The graph (and XLA's compile time) no longer grows with N. Each child pulls its
-        first-layer pre-activation from all parents in one matmul with ``child_kernels``;
+        first-layer pre-activation from all parents in one matmul with ``child_kernels``
+        (whose zero rows for non-parents also void any gate off the lower triangle);
         its per-node inputs and weights are read from TensorArrays, so the backward pass
         writes each node's gradient slice instead of accumulating dense ones.
         """
         n, d, c, s, h = self.num_nodes, self.node_dim, self.children_n, self.STREAMS, self.hidden
-        gates = gates * tf.constant(np.tril(np.ones((n, n), np.float32), -1), gates.dtype)
         inputs = dict(self.node_weights(), w1=self.child_kernels(),
                       gates=tf.transpose(gates, (2, 0, 1))[:c], noise=tf.transpose(noise, (1, 0, 2))[:c])
         if bottom_up is not None:

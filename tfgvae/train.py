@@ -2,6 +2,7 @@
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfgvae import artifacts, callbacks, data, distribute, export
@@ -77,17 +78,24 @@ def fit(model, config, train, valid, steps, done, callback_list):
     """Train from step ``done`` to ``config.epochs`` x ``steps``: first the rest of an interrupted epoch.
 
     ``train(k)`` gives the training stream from batch k (each fit call iterates afresh).
+    Returns the last epoch's validation metrics (validation is a deterministic function of
+    the weights, so these are the final model's), or None when there was nothing to train.
     """
     epoch, offset = divmod(done, steps)
     common = dict(validation_data=valid, validation_steps=config.validation_steps, shuffle=False,
                   verbose=config.verbose, callbacks=callback_list)
+    history = None
     if offset and epoch < config.epochs:
-        model.fit(train(done), epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps - offset,
-                  **common)
+        history = model.fit(train(done), epochs=epoch + 1, initial_epoch=epoch,
+                            steps_per_epoch=steps - offset, **common)
         epoch += 1
     if epoch < config.epochs:
-        model.fit(train(epoch * steps), epochs=config.epochs, initial_epoch=epoch, steps_per_epoch=steps,
-                  **common)
+        history = model.fit(train(epoch * steps), epochs=config.epochs, initial_epoch=epoch,
+                            steps_per_epoch=steps, **common)
+    if history is None:
+        return None
+    return {k[len("val_"):]: float(np.mean(v[-1])) for k, v in history.history.items()
+            if k.startswith("val_")}
 
 
 def train_and_evaluate(config, workdir):
@@ -121,10 +129,11 @@ def train_and_evaluate(config, workdir):
     if chief:
         callback_list += [callbacks.GateHistory(os.path.join(workdir, "gate_history.json")),
                           keras.callbacks.TensorBoard(os.path.join(workdir, "logs"))]
-    fit(model, config, train, valid, steps, done, callback_list)
+    results = fit(model, config, train, valid, steps, done, callback_list)
     distribute.discard(scratch, strategy)
-    results = model.evaluate(valid, steps=config.validation_steps, verbose=0, return_dict=True)
-    results = {k: float(v) for k, v in results.items()}
+    if results is None:  # the run had already finished: validate the restored weights
+        results = model.evaluate(valid, steps=config.validation_steps, verbose=0, return_dict=True)
+        results = {k: float(np.mean(v)) for k, v in results.items()}
     export_dir = config.export_dir or default_export_dir(workdir)
     if chief:
         callbacks.write_json_atomic(os.path.join(workdir, "results.json"),
@@ -134,6 +143,6 @@ def train_and_evaluate(config, workdir):
                                      "epochs": config.epochs})
         artifacts.write_structure_artifacts(model, workdir)
     target = distribute.write_dir(export_dir, strategy)  # saving is collective: every worker exports
-    export.export_saved_model(model, target)
+    export.export_saved_model(model, target, image_shape=info.image_shape)
     distribute.discard(target, strategy)
     return results

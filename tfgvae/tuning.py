@@ -163,6 +163,7 @@ def search(base, space, workdir, tuner_name="bayesian", max_trials=10, export_di
     best = tuner.get_best_models(1)[0]
     best_config = hypermodel.trial_config(best_hp)
     callbacks.write_json_atomic(os.path.join(workdir, "best_config.json"), best_config.to_dict())
-    exported = export.export_saved_model(best, export_dir or os.path.join(workdir, "best_model"))
+    exported = export.export_saved_model(best, export_dir or os.path.join(workdir, "best_model"),
+                                         image_shape=info.image_shape)
     return rows, best, best_config, exported
 
