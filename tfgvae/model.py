@@ -15,7 +15,7 @@ from tfgvae.nodes import BottomUpHeads, TopDownHeads, sample_node
 from tfgvae.structure import DependencyGates, validate_structure
 
 MAX_LOGGED_NODES = 10  # per-node KL and per-gate means appear in the logs up to this many nodes
-LOOP_MIN_NODES = 16  # descend in a tf.while_loop from this many nodes on (docs/performance.md)
+LOOP_MIN_NODES = 8  # descend in a tf.while_loop from this many nodes on (docs/performance.md)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,11 +187,12 @@ class GraphVAE(keras.Model):
             lambda rows: tf.random.stateless_normal((rows, n, d), noise_key, alg="philox"), batch)
         if not training:
             return self.gates.map(), noise
+        edges = self.gates.num_edges  # only the edges are drawn
         if self.gates.per_example:
             uniform = distribute.replica_rows(
-                lambda rows: tf.random.stateless_uniform((rows, n, n), gate_key, alg="philox"), batch)
+                lambda rows: tf.random.stateless_uniform((rows, edges), gate_key, alg="philox"), batch)
         else:
-            uniform = tf.random.stateless_uniform((1, n, n), gate_key, alg="philox")
+            uniform = tf.random.stateless_uniform((1, edges), gate_key, alg="philox")
         return self.gates.sample(batch, self.temperature, None, uniform=uniform), noise
 
     def _update_metrics(self, terms):

@@ -215,49 +215,22 @@ class TopDownHeads(keras.layers.Layer):
         [c_{j,i} z_j]_{j=1..N} @ kernel[i] whatever those z_j hold.
         """
         n, d, c, sh = self.num_nodes, self.node_dim, self.children_n, self.STREAMS * self.hidden
+        parts = tf.split(self.w1, np.diff(self.offsets)[1:].tolist())  # one op: its gradient is a concat
         blocks = [tf.zeros((d, c, sh), self.w1.dtype)] + [
-            tf.pad(tf.reshape(self.w1[self.offsets[j]:self.offsets[j + 1]], (d, j, sh)),
-                   [[0, 0], [0, c - j], [0, 0]]) for j in range(1, n)]
+            tf.pad(tf.reshape(parts[j - 1], (d, j, sh)), [[0, 0], [0, c - j], [0, 0]]) for j in range(1, n)]
         return tf.reshape(tf.transpose(tf.stack(blocks), (2, 0, 1, 3)), (c, n * d, sh))
 
     def descend_looped(self, z_root, gates, noise, bottom_up, training):
-        """``descend_unrolled`` as one tf.while_loop over children, for many nodes.
+        """``descend_unrolled`` as a tf.while_loop over children, for many nodes.
 
         The graph (and XLA's compile time) no longer grows with N. Each child pulls its
         first-layer pre-activation from all parents in one matmul with ``child_kernels``
-        (whose zero rows for non-parents also void any gate off the lower triangle);
-        its per-node inputs and weights are read from TensorArrays, so the backward pass
-        writes each node's gradient slice instead of accumulating dense ones.
+        (whose zero rows for non-parents also void any gate off the lower triangle); the
+        backward pass is a loop of its own (``tfgvae.descent``).
         """
-        n, d, c, s, h = self.num_nodes, self.node_dim, self.children_n, self.STREAMS, self.hidden
-        inputs = dict(self.node_weights(), w1=self.child_kernels(),
-                      gates=tf.transpose(gates, (2, 0, 1))[:c], noise=tf.transpose(noise, (1, 0, 2))[:c])
-        if bottom_up is not None:
-            inputs["mu_bu"], inputs["lv_bu"] = (tf.transpose(t, (1, 0, 2))[:c] for t in bottom_up)
-        inputs = {k: tf.TensorArray(v.dtype, size=c).unstack(tf.convert_to_tensor(v))
-                  for k, v in inputs.items()}
-        names = ["z", "log_p"] + (["log_q"] if bottom_up is not None else []) + (
-            ["mean", "var"] if training else [])
-        outputs = {k: tf.TensorArray(z_root.dtype, size=c) for k in names}
-        parents = tf.pad(z_root[:, None], [[0, 0], [n - 1, 0], [0, 0]])  # (B, N, N'): sampled so far
-
-        def body(i, parents, outputs):
-            w = {k: ta.read(i) for k, ta in inputs.items()}
-            gated = tf.reshape(parents * w["gates"][:, :, None], (-1, n * d))
-            pre = tf.reshape(tf.matmul(gated, w["w1"]), (-1, s, h)) + w["b1"]
-            mu, lv, (mean, var) = self.finish(pre, w, training)
-            bu = (w["mu_bu"], w["lv_bu"]) if bottom_up is not None else None
-            z, log_q, log_p = sample_node(w["noise"], (mu[:, 0], lv[:, 0]), bu, (mu[:, 1], lv[:, 1]))
-            parents += z[:, None] * tf.one_hot(i, n, dtype=z.dtype)[:, None]
-            values = {"z": z, "log_p": log_p, "log_q": log_q, "mean": mean, "var": var}
-            return i - 1, parents, {k: ta.write(i, values[k]) for k, ta in outputs.items()}
-
-        _, _, outputs = tf.while_loop(lambda i, *_: i >= 0, body, (tf.constant(c - 1), parents, outputs),
-                                      maximum_iterations=c)
-        outputs = {k: ta.stack() for k, ta in outputs.items()}
+        from tfgvae.descent import looped_pass  # descent builds on this module
+        z, log_q, log_p, mean, var = looped_pass(self, z_root, gates, noise, bottom_up, training)
         if training:
-            self.bn1.update_stacked(outputs["mean"], outputs["var"])
-        z = tf.transpose(outputs["z"], (1, 0, 2))
-        log_q = tf.transpose(outputs["log_q"]) if bottom_up is not None else None
-        return z, log_q, tf.transpose(outputs["log_p"])
-
+            self.bn1.update_stacked(mean, var)
+        z = tf.transpose(z, (1, 0, 2))
+        return z, None if log_q is None else tf.transpose(log_q), tf.transpose(log_p)

@@ -44,19 +44,27 @@ def validate_structure(structure, num_nodes, latent_dim=None):
             "every node has N' = M / N dims")
 
 
-def relaxed_bernoulli(logits, temperature, uniform):
-    """Eq. 9 in logit space: c = sigmoid((logit(mu) + log u - log(1-u)) / tau).
-
-    log u - log(1 - u) is a Logistic(0, 1) sample, the difference of the two Gumbel
-    samples of Eq. 9, so this is the Gumbel-softmax / RelaxedBernoulli sample. It is
-    finite for every logit and tau > 0, and its gradient w.r.t. the logits is
-    sigmoid'(.) / tau, which underflows to 0 rather than to NaN at saturation. Samples
-    are kept in [GATE_EPS, 1 - GATE_EPS], strictly inside (0, 1) even where float32's
-    sigmoid would round to 0 or 1.
-    """
+def logistic_noise(uniform):
+    """log u - log(1 - u): a Logistic(0, 1) sample, the difference of Eq. 9's two Gumbel samples."""
     uniform = tf.clip_by_value(uniform, 1e-7, 1.0 - 1e-7)
-    noise = tf.math.log(uniform) - tf.math.log1p(-uniform)
+    return tf.math.log(uniform) - tf.math.log1p(-uniform)
+
+
+def relaxed_gate(logits, temperature, noise):
+    """Eq. 9 in logit space: c = sigmoid((logit(mu) + noise) / tau), noise ~ Logistic(0, 1).
+
+    This is the Gumbel-softmax / RelaxedBernoulli sample. It is finite for every logit
+    and tau > 0, and its gradient w.r.t. the logits is sigmoid'(.) / tau, which
+    underflows to 0 rather than to NaN at saturation. Samples are kept in
+    [GATE_EPS, 1 - GATE_EPS], strictly inside (0, 1) even where float32's sigmoid would
+    round to 0 or 1.
+    """
     return tf.clip_by_value(tf.sigmoid((logits + noise) / temperature), GATE_EPS, 1.0 - GATE_EPS)
+
+
+def relaxed_bernoulli(logits, temperature, uniform):
+    """Eq. 9 from U(0, 1) draws ``uniform`` (broadcast against ``logits``)."""
+    return relaxed_gate(logits, temperature, logistic_noise(uniform))
 
 
 class DependencyGates(keras.layers.Layer):
@@ -73,6 +81,11 @@ class DependencyGates(keras.layers.Layer):
         self.structure = structure
         self.per_example = per_example
         self.mask = tf.constant(edge_mask(num_nodes))
+        self.num_edges = num_nodes * (num_nodes - 1) // 2
+        # Column of [edge draws | 0] that lands at c[j, i] (row-major): edge k of edge_names, or the 0.
+        slot = np.full(num_nodes * num_nodes, self.num_edges, np.int32)
+        slot[[j * num_nodes + i for j, i, _ in self.edge_names()]] = np.arange(self.num_edges)
+        self.edge_slot = tf.constant(slot)
         self.learned = structure == "graph"
         if self.learned:
             self.logits = self.add_weight(
@@ -95,14 +108,19 @@ class DependencyGates(keras.layers.Layer):
     def sample(self, batch_size, temperature, seed, uniform=None):
         """Relaxed gates (B, N, N), one structure per example (or (1, N, N) shared by the batch).
 
-        ``uniform`` (rows, N, N), if given, replaces the U(0, 1) draw from ``seed``.
+        Only the N(N-1)/2 edges are drawn: ``uniform`` (rows, N(N-1)/2), in ``edge_names``
+        order, replaces the U(0, 1) draw from ``seed`` if given.
         """
         if not self.learned:
             return self.fixed[None]
+        n = self.num_nodes
         rows = batch_size if self.per_example else 1
         if uniform is None:
-            uniform = keras.random.uniform((rows, self.num_nodes, self.num_nodes), seed=seed)
-        return relaxed_bernoulli(tf.convert_to_tensor(self.logits), temperature, uniform) * self.mask
+            uniform = keras.random.uniform((rows, self.num_edges), seed=seed)
+        noise = logistic_noise(uniform)
+        noise = tf.gather(tf.pad(noise, [[0, 0], [0, 1]]), self.edge_slot, axis=1)  # 0 off the edges
+        gates = relaxed_gate(tf.convert_to_tensor(self.logits), temperature, tf.reshape(noise, (-1, n, n)))
+        return gates * self.mask
 
     def edge_names(self):
         """Paper-style names 'c_{j}_{i}' (1-based) of the edges, in (j, i) order."""
