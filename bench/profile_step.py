@@ -26,7 +26,7 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 from tfgvae.model import GraphVAE, ModelConfig  # noqa: E402
 
-WRAPPERS = ("ThunkExecutor", "Execute", "__inference", "BlockUntil", "Eager", "TFE_", "Slinky",
+WRAPPERS = ("<", "ThunkExecutor", "Execute", "__inference", "BlockUntil", "Eager", "TFE_", "Slinky",
             "CpuExecutable", "step")
 
 

@@ -22,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
 from flops import train_flops_per_example  # noqa: E402
+from tfgvae.data.pipeline import PREFETCH_BATCHES, input_options  # noqa: E402
 from tfgvae.model import GraphVAE, ModelConfig  # noqa: E402
 
 
@@ -76,7 +77,7 @@ def measure(args):
                   steps_per_execution=args.steps_per_execution)
     x = (np.random.default_rng(0).random((args.batch_size * 16, args.input_dim)) < 0.3)
     data = tf.data.Dataset.from_tensor_slices(x.astype(np.float32)).batch(
-        args.batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
+        args.batch_size, drop_remainder=True).repeat().prefetch(PREFETCH_BATCHES).with_options(input_options())
     iterator = iter(data)
     model.make_train_function()
     step = model.train_function

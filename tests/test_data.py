@@ -188,6 +188,14 @@ def test_dynamic_binarization_resamples_each_epoch_with_the_right_mean(tiny):
     assert np.abs(mean - grey).mean() < 0.03
 
 
+@pytest.mark.parametrize("start_batch", [None, 3])
+def test_input_pipeline_runs_on_one_private_thread_without_autotuning(tiny, start_batch):
+    """tf.data's autotuner competed with the training step for the cores (tfgvae.data.pipeline)."""
+    options = make_dataset("mnist", "train", tiny, batch_size=8, start_batch=start_batch).options()
+    assert options.autotune.enabled is False
+    assert options.threading.private_threadpool_size == 1
+
+
 def test_shuffle_permutes_rows_differently_each_epoch(tiny):
     grey, _ = load_split("mnist", "test", tiny)
     ds = make_dataset("mnist", "test", tiny, batch_size=8, shuffle=True, binarize="none")

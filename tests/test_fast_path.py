@@ -1,5 +1,6 @@
 """The looped (tf.while_loop) and unrolled latent passes against the float64 reference."""
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -78,8 +79,11 @@ def test_optimized_elbo_equals_reference_elbo(training):
         np.testing.assert_allclose(terms["elbo"].numpy(), want, rtol=1e-4, atol=1e-3)
 
 
-def test_gradients_and_moving_statistics_agree_between_paths():
+@pytest.mark.parametrize("shared_gates", [False, True])
+def test_gradients_and_moving_statistics_agree_between_paths(shared_gates):
+    """The looped pass's hand-written backward (tfgvae.descent) against autodiff of the unrolled one."""
     x, gates, noise = _inputs(3)
+    gates = gates[:1] if shared_gates else gates  # one structure for the whole batch: (1, N, N)
     results = []
     for descent in PATHS:
         model = _model(descent)
@@ -92,6 +96,17 @@ def test_gradients_and_moving_statistics_agree_between_paths():
     assert len(results[0]) == len(results[1]) > 20
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_profile_script_reports_thunks(tmp_path):
+    """bench/profile_step.py runs a tiny compiled step under the profiler and names its kernels."""
+    script = os.path.join(os.path.dirname(flops.__file__), "profile_step.py")
+    proc = subprocess.run([sys.executable, script, "--num_nodes", "2", "--node_dim", "2",
+                           "--batch_size", "4", "--steps", "1", "--top", "3"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert "thunks per step" in lines[0] and len(lines) == 4, proc.stdout
 
 
 def test_upper_triangle_gates_are_ignored_by_both_paths():

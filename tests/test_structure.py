@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
+import keras
 
 from tfgvae import structure
 
@@ -78,3 +79,19 @@ def test_graph_map_structure_follows_gate_means():
 def test_invalid_layouts_are_refused(structure_name, nodes, latent, message):
     with pytest.raises(ValueError, match=message):
         structure.validate_structure(structure_name, nodes, latent)
+
+
+def test_sample_draws_only_edges_in_edge_name_order():
+    """c[b, j, i] = Eq. 9 with the k-th edge draw, k the position of (j, i) in edge_names; 0 elsewhere."""
+    n, tau = 4, 0.7
+    gates = structure.DependencyGates(n, "graph")
+    logits = np.random.default_rng(0).normal(size=(n, n)).astype(np.float32)
+    gates.logits.assign(logits)
+    assert gates.num_edges == n * (n - 1) // 2
+    u = np.random.default_rng(1).uniform(0.01, 0.99, (3, gates.num_edges)).astype(np.float32)
+    got = gates.sample(3, tau, seed=None, uniform=tf.constant(u)).numpy()
+    want = np.zeros((3, n, n))
+    for k, (j, i, _) in enumerate(gates.edge_names()):
+        want[:, j, i] = 1 / (1 + np.exp(-(logits[j, i] + np.log(u[:, k] / (1 - u[:, k]))) / tau))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert gates.sample(3, tau, seed=keras.random.SeedGenerator(0)).shape == (3, n, n)
