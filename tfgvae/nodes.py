@@ -157,11 +157,21 @@ class TopDownHeads(keras.layers.Layer):
         """Pre-activations before any parent is pushed: the first-layer biases, (B, N-1, S, H)."""
         return tf.broadcast_to(self.b1, (batch_size, self.children_n, self.STREAMS, self.hidden))
 
+    def parent_kernels(self):
+        """Parent j's first-layer block W1[j] (N', j S H) for j = 1..N-1, from one split of the
+        packed kernel (whose gradient is then one concat, not N-1 zero-padded copies of it)."""
+        parts = tf.split(self.w1, np.diff(self.offsets)[1:].tolist())
+        return {j: tf.reshape(parts[j - 1], (self.node_dim, -1)) for j in range(1, self.num_nodes)}
+
+    def contributions(self, z_j, gates_j, j, kernel=None):
+        """Parent j's gated first-layer input to each child i < j: (B, j, S, H). gates_j: (B or 1, j)."""
+        kernel = self.parent_kernels()[j] if kernel is None else kernel
+        contrib = tf.reshape(tf.matmul(z_j, kernel), (-1, j, self.STREAMS, self.hidden))
+        return contrib * gates_j[:, :, None, None]
+
     def push(self, acc, z_j, gates_j, j):
-        """Add parent j's gated contribution to its children 0..j-1. gates_j: (B or 1, j)."""
-        s, h = self.STREAMS, self.hidden
-        w = tf.reshape(self.w1[self.offsets[j]:self.offsets[j + 1]], (self.node_dim, j * s * h))
-        contrib = tf.reshape(tf.matmul(z_j, w), (-1, j, s, h)) * gates_j[:, :, None, None]
+        """Add parent j's gated contribution to its children 0..j-1 of ``acc`` (B, N-1, S, H)."""
+        contrib = self.contributions(z_j, gates_j, j)
         if j == self.children_n:
             return acc + contrib
         return tf.concat([acc[:, :j] + contrib, acc[:, j:]], axis=1)
@@ -193,16 +203,24 @@ class TopDownHeads(keras.layers.Layer):
         Arguments as ``GraphVAE.descend`` plus the root's sample; returns z (B, N-1, N'),
         log q (B, N-1) or None and log p (B, N-1) of the non-root nodes.
         """
-        n = self.num_nodes
-        acc = self.push(self.initial(tf.shape(noise)[0]), z_root, gates[:, n - 1, :n - 1], n - 1)
-        z, log_q, log_p, moments = [None] * (n - 1), [None] * (n - 1), [None] * (n - 1), [None] * (n - 1)
-        for i in reversed(range(n - 1)):
-            mu, lv, moments[i] = self.params(acc[:, i], i, training)
-            bu = None if bottom_up is None else (bottom_up[0][:, i], bottom_up[1][:, i])
-            z[i], log_q[i], log_p[i] = sample_node(noise[:, i], (mu[:, 0], lv[:, 0]), bu,
+        n, c = self.num_nodes, self.children_n
+        # Per-node tensors are unstacked once (their gradients are then one stack each, not a
+        # zero-padded copy per slice); pre[i] accumulates child i's first-layer pre-activation.
+        kernels = self.parent_kernels()
+        weights = {k: tf.unstack(tf.convert_to_tensor(v)) for k, v in self.node_weights().items()}
+        gate_rows, noise = tf.unstack(gates, num=n, axis=1), tf.unstack(noise, num=n, axis=1)
+        bu = None if bottom_up is None else [tf.unstack(t, num=n, axis=1) for t in bottom_up]
+        root = tf.unstack(self.contributions(z_root, gate_rows[c][:, :c], c, kernels[c]), axis=1)
+        pre = [b + r for b, r in zip(weights["b1"], root)]
+        z, log_q, log_p, moments = [None] * c, [None] * c, [None] * c, [None] * c
+        for i in reversed(range(c)):
+            mu, lv, moments[i] = self.finish(pre[i], {k: w[i] for k, w in weights.items()}, training)
+            z[i], log_q[i], log_p[i] = sample_node(noise[i], (mu[:, 0], lv[:, 0]),
+                                                   None if bu is None else (bu[0][i], bu[1][i]),
                                                    (mu[:, 1], lv[:, 1]))
             if i > 0:
-                acc = self.push(acc, z[i], gates[:, i, :i], i)
+                contrib = self.contributions(z[i], gate_rows[i][:, :i], i, kernels[i])
+                pre[:i] = [p + q for p, q in zip(pre[:i], tf.unstack(contrib, axis=1))]
         if training:
             self.bn1.update(moments)
         log_q = None if bottom_up is None else tf.stack(log_q, axis=1)
@@ -215,9 +233,9 @@ class TopDownHeads(keras.layers.Layer):
         [c_{j,i} z_j]_{j=1..N} @ kernel[i] whatever those z_j hold.
         """
         n, d, c, sh = self.num_nodes, self.node_dim, self.children_n, self.STREAMS * self.hidden
-        parts = tf.split(self.w1, np.diff(self.offsets)[1:].tolist())  # one op: its gradient is a concat
+        kernels = self.parent_kernels()
         blocks = [tf.zeros((d, c, sh), self.w1.dtype)] + [
-            tf.pad(tf.reshape(parts[j - 1], (d, j, sh)), [[0, 0], [0, c - j], [0, 0]]) for j in range(1, n)]
+            tf.pad(tf.reshape(kernels[j], (d, j, sh)), [[0, 0], [0, c - j], [0, 0]]) for j in range(1, n)]
         return tf.reshape(tf.transpose(tf.stack(blocks), (2, 0, 1, 3)), (c, n * d, sh))
 
     def descend_looped(self, z_root, gates, noise, bottom_up, training):
