@@ -79,6 +79,7 @@ def test_config_trains_exports_and_reloads(config, tmp_path, tiny_data):
     (["--node_dim=10"], "node_dim"),
     (["--batch_size=0"], "batch_size"),
     (["--dataset=imagenet"], "unknown dataset"),
+    (["--steps_per_epoch=3", "--steps_per_execution=2"], "does not divide the 3 training steps"),
 ])
 def test_bad_flags_fail_with_one_line(args, message, tmp_path, tiny_data):
     proc = run_train([f"--flagfile={ROOT}/configs/mnist.cfg", f"--workdir={tmp_path}/w", *args],

@@ -70,6 +70,14 @@ def datasets(config):
     return info, train, valid.with_options(options), steps
 
 
+def check_steps_per_execution(k, steps, what):
+    """Keras runs whole executions of k steps, so k must divide every fit call's step count."""
+    if steps % k:
+        divisors = [d for d in range(1, steps + 1) if steps % d == 0]
+        raise ValueError(f"--steps_per_execution={k} does not divide the {steps} {what} (Keras would run "
+                         f"{-(-steps // k) * k}); use one of {', '.join(map(str, divisors[:10]))}")
+
+
 def default_export_dir(workdir):
     return os.path.join("SavedModels", os.path.basename(os.path.normpath(workdir)))
 
@@ -112,6 +120,7 @@ def train_and_evaluate(config, workdir):
     keras.utils.set_random_seed(config.seed)
     ckpt_dir = os.path.join(workdir, "checkpoints")
     info, train, valid, steps = datasets(config)  # bad data fails before anything is written
+    check_steps_per_execution(config.steps_per_execution, steps, "training steps of an epoch")
     if chief:
         prepare_workdir(config, workdir)
     with strategy.scope():
@@ -122,6 +131,9 @@ def train_and_evaluate(config, workdir):
         checkpoint = callbacks.RunCheckpoint(ckpt_dir, model, config.checkpoint_every_steps,
                                              write_directory=scratch)
     done = checkpoint.restore()
+    if done % steps and done < config.epochs * steps:
+        check_steps_per_execution(config.steps_per_execution, steps - done % steps,
+                                  f"steps left of the epoch interrupted at step {done}")
     if done and chief and config.verbose:
         print(f"Resuming {workdir} at step {done} (epoch {done // steps + 1}, batch {done % steps + 1}).")
     callback_list = [callbacks.TemperatureSchedule(config.temperature),
