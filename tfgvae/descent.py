@@ -12,7 +12,6 @@ first-layer kernels, their biases, the gates) is left to batched ops after the l
 import numpy as np
 import tensorflow as tf
 
-from tfgvae.nodes import sample_node
 
 HEAD_WEIGHTS = ("gamma", "beta", "w2", "b2", "w3", "b3")  # per child, after the first layer
 
@@ -52,13 +51,6 @@ def looped_pass(heads, z_root, gates, noise, bottom_up, training):
     return z, log_q if has_q else None, log_p, mean, var
 
 
-def _node(heads, pre, w, noise, bu, training):
-    """One child from its pre-activation (B, S, H): z, log q (or None), log p, batch moments."""
-    mu, lv, (mean, var) = heads.finish(pre, w, training)
-    z, log_q, log_p = sample_node(noise, (mu[:, 0], lv[:, 0]), bu, (mu[:, 1], lv[:, 1]))
-    return z, log_q, log_p, mean, var
-
-
 def _node_inputs(k, i, has_q):
     w = {name: k[name][i] for name in HEAD_WEIGHTS + ("moving_mean", "moving_var")}
     return w, ((k["mu_bu"][i], k["lv_bu"][i]) if has_q else None)
@@ -74,7 +66,7 @@ def _forward(heads, k, training, has_q):
         gated = tf.reshape(parents * k["gates"][i][:, :, None], (-1, n * d))
         pre = tf.reshape(tf.matmul(gated, k["w1"][i]), (-1, s, h)) + k["b1"][i]
         w, bu = _node_inputs(k, i, has_q)
-        z, log_q, log_p, mean, var = _node(heads, pre, w, k["noise"][i], bu, training)
+        z, log_q, log_p, (mean, var) = heads.sample_child(pre, w, k["noise"][i], bu, training)
         parents += z[:, None] * tf.one_hot(i, n, dtype=z.dtype)[:, None]
         values = {"z": z, "log_q": log_q, "log_p": log_p, "mean": mean, "var": var, "pre": pre}
         return i - 1, parents, {name: ta.write(i, values[name]) for name, ta in outputs.items()}
@@ -91,17 +83,15 @@ def _backward(heads, k, out, dz, dlog_q, dlog_p, training, has_q, names):
     dlog_q = tf.zeros_like(out["log_p"]) if dlog_q is None else dlog_q
     local = list(HEAD_WEIGHTS) + (["mu_bu", "lv_bu"] if has_q else [])
     grads = {name: tf.TensorArray(dz.dtype, size=c) for name in ["pre", "gated"] + local}
-    d_parents = tf.zeros_like(tf.pad(k["z_root"][:, None], [[0, 0], [n - 1, 0], [0, 0]]))
+    d_parents = tf.zeros((tf.shape(dz)[1], n, d), dz.dtype)  # dL/dz_j through the children read so far
 
     def body(i, d_parents, grads):
         w, bu = _node_inputs(k, i, has_q)
-        watched = [out["pre"][i]] + [w[m] for m in HEAD_WEIGHTS] + (list(bu) if has_q else [])
+        pre = out["pre"][i]
+        watched = [pre] + [w[m] for m in HEAD_WEIGHTS] + (list(bu) if has_q else [])
         with tf.GradientTape() as tape:
             tape.watch(watched)
-            pre = watched[0]
-            wl = dict(w, **dict(zip(HEAD_WEIGHTS, watched[1:1 + len(HEAD_WEIGHTS)])))
-            bul = tuple(watched[1 + len(HEAD_WEIGHTS):]) if has_q else None
-            z, log_q, log_p, _, _ = _node(heads, pre, wl, k["noise"][i], bul, training)
+            z, log_q, log_p, _ = heads.sample_child(pre, w, k["noise"][i], bu, training)
         targets, upstream = [z, log_p], [dz[i] + d_parents[:, i], dlog_p[i]]
         if has_q:
             targets.append(log_q)

@@ -44,12 +44,15 @@ def posterior_given_parents(model, bottom_up, z, gates):
     if n == 1:
         return mu_bu, lv_bu
     td = model.top_down
-    acc = td.initial(tf.shape(z)[0])
-    for j in range(n - 1, 0, -1):  # every parent's gated contribution to its children
-        acc = td.push(acc, z[:, j], gates[:, j, :j], j)
+    c, d = n - 1, model.config.node_dim
+    # Child i's first-layer input is [c_{j,i} z_j]_j @ child_kernels()[i] (zero rows for j <= i).
+    gated = tf.transpose(gates, (2, 0, 1))[:c, :, :, None] * z[None]  # (C, B, N, N')
+    pre = tf.matmul(tf.reshape(gated, (c, -1, n * d)), td.child_kernels())  # (C, B, S H)
+    weights = {k: tf.unstack(tf.convert_to_tensor(v)) for k, v in td.node_weights().items()}
     mus, lvs = [], []
-    for i in range(n - 1):
-        mu_t, lv_t, _ = td.params(acc[:, i], i, training=False)
+    for i in range(c):
+        w = {k: v[i] for k, v in weights.items()}
+        mu_t, lv_t, _ = td.finish(tf.reshape(pre[i], (-1, td.STREAMS, td.hidden)) + w["b1"], w, False)
         mu, lv = fuse(mu_bu[:, i], lv_bu[:, i], mu_t[:, 1], lv_t[:, 1])
         mus.append(mu)
         lvs.append(lv)

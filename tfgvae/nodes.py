@@ -120,8 +120,8 @@ class TopDownHeads(keras.layers.Layer):
     Node i's head is fc(sum of parent dims,128)-BN-ELU-fc(128,N') then fc(N',N') for mu
     and logvar, reading [z_j * c_{j,i}]_{j>i}. Its first layer is linear in the gated
     parents, so its pre-activation is accumulated parent by parent: once z_j is sampled,
-    ``push`` adds c_{j,i} z_j W1[j -> i] for all its children i < j and both streams in
-    one matmul, and ``params(acc_i, i)`` finishes node i when all its parents are in.
+    ``contributions`` gives c_{j,i} z_j W1[j -> i] for all its children i < j and both
+    streams in one matmul, and ``sample_child`` finishes node i when all its parents are in.
     """
 
     STREAMS = 2  # 0: generative prior p(z_i | z_pa), 1: top-down part of q(z_i | x, z_pa)
@@ -153,10 +153,6 @@ class TopDownHeads(keras.layers.Layer):
                                   name="fc_mu_logvar_kernel")
         self.b3 = self.add_weight(shape=(c, s, 2 * d), initializer="zeros", name="fc_mu_logvar_bias")
 
-    def initial(self, batch_size):
-        """Pre-activations before any parent is pushed: the first-layer biases, (B, N-1, S, H)."""
-        return tf.broadcast_to(self.b1, (batch_size, self.children_n, self.STREAMS, self.hidden))
-
     def parent_kernels(self):
         """Parent j's first-layer block W1[j] (N', j S H) for j = 1..N-1, from one split of the
         packed kernel (whose gradient is then one concat, not N-1 zero-padded copies of it)."""
@@ -168,20 +164,6 @@ class TopDownHeads(keras.layers.Layer):
         kernel = self.parent_kernels()[j] if kernel is None else kernel
         contrib = tf.reshape(tf.matmul(z_j, kernel), (-1, j, self.STREAMS, self.hidden))
         return contrib * gates_j[:, :, None, None]
-
-    def push(self, acc, z_j, gates_j, j):
-        """Add parent j's gated contribution to its children 0..j-1 of ``acc`` (B, N-1, S, H)."""
-        contrib = self.contributions(z_j, gates_j, j)
-        if j == self.children_n:
-            return acc + contrib
-        return tf.concat([acc[:, :j] + contrib, acc[:, j:]], axis=1)
-
-    def params(self, acc_i, i, training):
-        """Finish node i from its accumulated pre-activation (B, S, H).
-
-        Returns mu and logvar, each (B, S, N'), and node i's batch-norm moments.
-        """
-        return self.finish(acc_i, {k: v[i] for k, v in self.node_weights().items()}, training)
 
     def node_weights(self):
         """Each child's weights after its first-layer kernel, stacked over children (N-1, ...)."""
@@ -196,6 +178,15 @@ class TopDownHeads(keras.layers.Layer):
         f = tf.einsum("bsh,shd->bsd", tf.nn.elu(h), w["w2"]) + w["b2"]
         out = tf.einsum("bsd,sde->bse", f, w["w3"]) + w["b3"]
         return out[..., :self.node_dim], out[..., self.node_dim:], moments
+
+    def sample_child(self, pre, w, noise, bottom_up, training):
+        """Child from its pre-activation (Eqs. 6, 7, 18): z, log q (or None), log p, BN moments.
+
+        Stream 0 of ``finish`` is the prior, stream 1 the top-down part of the posterior.
+        """
+        mu, lv, moments = self.finish(pre, w, training)
+        z, log_q, log_p = sample_node(noise, (mu[:, 0], lv[:, 0]), bottom_up, (mu[:, 1], lv[:, 1]))
+        return z, log_q, log_p, moments
 
     def descend_unrolled(self, z_root, gates, noise, bottom_up, training):
         """Nodes N-2..0 in a Python loop: each sampled z_j is pushed to all its children at once.
@@ -214,10 +205,9 @@ class TopDownHeads(keras.layers.Layer):
         pre = [b + r for b, r in zip(weights["b1"], root)]
         z, log_q, log_p, moments = [None] * c, [None] * c, [None] * c, [None] * c
         for i in reversed(range(c)):
-            mu, lv, moments[i] = self.finish(pre[i], {k: w[i] for k, w in weights.items()}, training)
-            z[i], log_q[i], log_p[i] = sample_node(noise[i], (mu[:, 0], lv[:, 0]),
-                                                   None if bu is None else (bu[0][i], bu[1][i]),
-                                                   (mu[:, 1], lv[:, 1]))
+            z[i], log_q[i], log_p[i], moments[i] = self.sample_child(
+                pre[i], {k: w[i] for k, w in weights.items()}, noise[i],
+                None if bu is None else (bu[0][i], bu[1][i]), training)
             if i > 0:
                 contrib = self.contributions(z[i], gate_rows[i][:, :i], i, kernels[i])
                 pre[:i] = [p + q for p, q in zip(pre[:i], tf.unstack(contrib, axis=1))]
