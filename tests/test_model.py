@@ -100,3 +100,25 @@ def test_elbo_rises_and_gates_get_gradients(structure, nodes):
     model.fit(x, batch_size=64, epochs=7, verbose=0)  # 56 steps
     after = model.evaluate(x, batch_size=128, verbose=0, return_dict=True)["elbo"]
     assert after > before + 1.0
+
+
+def test_step_draws_threefry_under_xla_philox_elsewhere():
+    """Per-step draws: TF's kernels (eager, tf.function) have no Threefry, XLA's Philox is slow.
+
+    Both generators must give standard normal noise and U(0, 1) gate draws (logits 0 and
+    tau = 1 make the relaxed gate sigmoid(logit u) = u), deterministic per (seed, step).
+    """
+    model = GraphVAE(ModelConfig(input_dim=16, num_nodes=4, node_dim=2), seed=3)
+    edges = np.tril(np.ones((4, 4), bool), -1)
+    draws = {"eager": model.step_draws(4096, 5, training=True),
+             "function": tf.function(lambda: model.step_draws(4096, 5, training=True))(),
+             "xla": tf.function(lambda: model.step_draws(4096, 5, training=True), jit_compile=True)()}
+    np.testing.assert_array_equal(draws["eager"][1], draws["function"][1])
+    again = tf.function(lambda: model.step_draws(4096, 5, training=True), jit_compile=True)()
+    np.testing.assert_array_equal(draws["xla"][1], again[1])
+    assert np.abs(draws["xla"][1].numpy() - draws["eager"][1].numpy()).max() > 0.1  # another generator
+    for gates, noise in draws.values():
+        noise, u = noise.numpy().ravel(), gates.numpy()[:, edges].ravel()
+        assert abs(noise.mean()) < 0.03 and abs(noise.std() - 1) < 0.03
+        assert abs(np.mean(noise < -1.0) - 0.1587) < 0.01  # Phi(-1)
+        assert abs(u.mean() - 0.5) < 0.01 and abs(np.mean(u < 0.25) - 0.25) < 0.01
