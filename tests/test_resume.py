@@ -40,9 +40,10 @@ def test_sigkill_mid_epoch_then_rerun_resumes_and_matches(tmp_path, tiny_data):
     _, err = victim.communicate(timeout=60)
     assert victim.returncode == -signal.SIGKILL, err[-3000:]
     assert not (tmp_path / "killed" / "results.json").exists()
-    # Rerunning the same command resumes mid-epoch instead of starting over ...
-    resumed = subprocess.run(command(tmp_path, "killed"), cwd=tmp_path, env=env, capture_output=True,
-                             text=True, timeout=300)
+    # Rerunning the command resumes mid-epoch instead of starting over (here letting it pick the
+    # steps per execution: one that divides the 10 steps of an epoch and the rest of this one) ...
+    resumed = subprocess.run(command(tmp_path, "killed") + ["--steps_per_execution=0"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     line = [l for l in resumed.stdout.splitlines() if l.startswith("Resuming")]
     assert line, resumed.stdout[-2000:]

@@ -100,3 +100,20 @@ def test_missing_data_fails_with_one_line(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert "train-images-idx3-ubyte.gz" in last and "TFGVAE_DATA_DIR" in last, proc.stderr
     assert not os.path.exists(tmp_path / "w")
+
+
+def test_steps_per_execution_divides_every_fit_call_and_0_picks_one():
+    from tfgvae.train import steps_per_execution
+
+    epoch = "training steps of an epoch"
+    assert steps_per_execution(0, {781: epoch}) == 11  # MNIST at batch 64: 11 x 71
+    assert steps_per_execution(0, {703: epoch}) == 19  # CIFAR-10: 19 x 37
+    assert steps_per_execution(0, {271: epoch}) == 1  # Omniglot: prime
+    assert steps_per_execution(0, {2: epoch}) == 2
+    assert steps_per_execution(0, {780: epoch}) == 20  # the most it picks
+    # A run interrupted at step 11 * 20 of a 781-step epoch has 561 = 11 x 51 left.
+    assert steps_per_execution(0, {781: epoch, 561: "steps left"}) == 11
+    assert steps_per_execution(0, {781: epoch, 281: "steps left"}) == 1
+    assert steps_per_execution(11, {781: epoch, 561: "steps left"}) == 11
+    with pytest.raises(ValueError, match="does not divide the 281 steps left"):
+        steps_per_execution(11, {781: epoch, 281: "steps left"})

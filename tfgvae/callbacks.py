@@ -1,4 +1,5 @@
-"""Training callbacks: temperature annealing, gate-mean history, NaN guard, atomic resumable checkpoints."""
+"""Training callbacks: temperature annealing, gate-mean history, NaN guard, atomic resumable
+checkpoints, epoch-level TensorBoard summaries."""
 import json
 import os
 
@@ -49,6 +50,21 @@ class GateHistory(keras.callbacks.Callback):
         self.history["temperature"].append(float(np.asarray(self.model.temperature)))
         self.history["gate_means"].append(np.asarray(self.model.gates.means()).round(6).tolist())
         write_json_atomic(self.path, self.history)
+
+
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback with epoch-level summaries only (``update_freq="epoch"``).
+
+    Keras 3.15 calls ``tf.summary.scalar`` for every logged value after every batch even
+    then; with no writer active nothing is written, but the ~25 calls cost ~4 ms per step
+    here (MNIST config, 14.4 -> 18.3 ms). This drops the per-batch values.
+    """
+
+    def __init__(self, log_dir, **kwargs):
+        super().__init__(log_dir, update_freq="epoch", **kwargs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs=None)
 
 
 class NonFiniteLossError(ValueError):

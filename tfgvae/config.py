@@ -45,16 +45,18 @@ class TrainConfig:
     tpu_address: str | None = None
     sync_batch_norm: bool = True
     checkpoint_every_steps: int | None = None
-    steps_per_execution: int = 1
+    steps_per_execution: int = 1  # 0: the largest divisor of an epoch's steps up to 20
 
     def __post_init__(self):
         validate_structure(self.structure, self.num_nodes, self.latent_dim)
         if self.node_dim is not None and self.node_dim * self.num_nodes != self.latent_dim:
             raise ValueError(f"node_dim N'={self.node_dim} x num_nodes N={self.num_nodes} != "
                              f"latent_dim M={self.latent_dim}: give M and N, or N and N'")
-        for name in ("batch_size", "epochs", "lr_decay_epochs", "steps_per_execution"):
+        for name in ("batch_size", "epochs", "lr_decay_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.steps_per_execution < 0:
+            raise ValueError(f"steps_per_execution must be >= 0 (0 picks one), got {self.steps_per_execution}")
         for name in ("steps_per_epoch", "validation_steps", "train_limit", "checkpoint_every_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -139,7 +141,8 @@ def define_flags():
                          "Also checkpoint every this many steps, so a killed run resumes mid-epoch.")
     flags.DEFINE_integer("steps_per_execution", d.steps_per_execution,
                          "Train steps per compiled call (fewer host round trips; callbacks, "
-                         "checkpoints and the NaN check then run every this many steps).")
+                         "checkpoints and the NaN check then run every this many steps). It must "
+                         "divide the steps of an epoch; 0 picks the largest divisor up to 20.")
 
 
 def config_from_flags(values=None):

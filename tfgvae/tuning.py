@@ -72,7 +72,8 @@ class GraphVAEHyperModel(kt.HyperModel):
 
     def build(self, hp):
         config = self.trial_config(hp)
-        return train.compile_model(train.build_model(config, self.info), config, self.steps)
+        k = train.steps_per_execution(config.steps_per_execution, {self.steps: "training steps of an epoch"})
+        return train.compile_model(train.build_model(config, self.info), config, self.steps, k)
 
     def fit(self, hp, model, *args, **kwargs):
         config = self.trial_config(hp)
