@@ -159,9 +159,12 @@ class TopDownHeads(keras.layers.Layer):
         parts = tf.split(self.w1, np.diff(self.offsets)[1:].tolist())
         return {j: tf.reshape(parts[j - 1], (self.node_dim, -1)) for j in range(1, self.num_nodes)}
 
-    def contributions(self, z_j, gates_j, j, kernel=None):
-        """Parent j's gated first-layer input to each child i < j: (B, j, S, H). gates_j: (B or 1, j)."""
-        kernel = self.parent_kernels()[j] if kernel is None else kernel
+    def contributions(self, z_j, gates_j, kernel):
+        """Parent j's gated first-layer input to each child i < j: (B, j, S, H).
+
+        gates_j: (B or 1, j); kernel: ``parent_kernels()[j]``.
+        """
+        j = gates_j.shape[-1]
         contrib = tf.reshape(tf.matmul(z_j, kernel), (-1, j, self.STREAMS, self.hidden))
         return contrib * gates_j[:, :, None, None]
 
@@ -201,7 +204,7 @@ class TopDownHeads(keras.layers.Layer):
         weights = {k: tf.unstack(tf.convert_to_tensor(v)) for k, v in self.node_weights().items()}
         gate_rows, noise = tf.unstack(gates, num=n, axis=1), tf.unstack(noise, num=n, axis=1)
         bu = None if bottom_up is None else [tf.unstack(t, num=n, axis=1) for t in bottom_up]
-        root = tf.unstack(self.contributions(z_root, gate_rows[c][:, :c], c, kernels[c]), axis=1)
+        root = tf.unstack(self.contributions(z_root, gate_rows[c][:, :c], kernels[c]), axis=1)
         pre = [b + r for b, r in zip(weights["b1"], root)]
         z, log_q, log_p, moments = [None] * c, [None] * c, [None] * c, [None] * c
         for i in reversed(range(c)):
@@ -209,7 +212,7 @@ class TopDownHeads(keras.layers.Layer):
                 pre[i], {k: w[i] for k, w in weights.items()}, noise[i],
                 None if bu is None else (bu[0][i], bu[1][i]), training)
             if i > 0:
-                contrib = self.contributions(z[i], gate_rows[i][:, :i], i, kernels[i])
+                contrib = self.contributions(z[i], gate_rows[i][:, :i], kernels[i])
                 pre[:i] = [p + q for p, q in zip(pre[:i], tf.unstack(contrib, axis=1))]
         if training:
             self.bn1.update(moments)
