@@ -98,7 +98,7 @@ def mlp(sequential, x, training):
 
 
 def elbo(model, x, gates, noise, training=False):
-    """Per-example ELBO of a Bernoulli model with decode_from='first' (Eqs. 5-8), in float64."""
+    """Per-example ELBO of a Bernoulli model (Eqs. 5-8), in float64."""
     x = np.asarray(x, np.float64)
     bu = model.bottom_up
     a = mlp(model.encoder, x, training) @ np.asarray(bu.dense1.kernel, np.float64) + np.asarray(bu.dense1.bias)
@@ -109,6 +109,7 @@ def elbo(model, x, gates, noise, training=False):
     out = np.einsum("bnd,nde->bne", f, np.asarray(bu.w3, np.float64)) + np.asarray(bu.b3)
     d = model.config.node_dim
     z, log_q, log_p = descend(model, gates, noise, out[..., :d], out[..., d:], training)[:3]
-    logits = mlp(model.decoder, z[:, 0], training)
+    logits = mlp(model.decoder, z[:, 0] if model.config.decode_from == "first" else z.reshape(len(x), -1),
+                 training)
     recon = np.sum(x * logits - np.logaddexp(0.0, logits), axis=1)
     return recon - np.sum(log_q - log_p, axis=1)

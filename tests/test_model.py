@@ -122,3 +122,35 @@ def test_step_draws_threefry_under_xla_philox_elsewhere():
         assert abs(noise.mean()) < 0.03 and abs(noise.std() - 1) < 0.03
         assert abs(np.mean(noise < -1.0) - 0.1587) < 0.01  # Phi(-1)
         assert abs(u.mean() - 0.5) < 0.01 and abs(np.mean(u < 0.25) - 0.25) < 0.01
+
+
+def test_kl_warmup_step_descends_the_beta_weighted_objective():
+    """One SGD step with KL warm-up equals a step on -(recon - beta KL), beta = (s + 1) / W,
+    computed here with its own tape from the same draws; without warm-up beta = 1."""
+    rng = np.random.default_rng(7)
+    x = (rng.random((8, 20)) < 0.5).astype(np.float32)
+    for warmup, beta in ((4, 0.25), (0, 1.0)):
+        model = _model(nodes=3, node_dim=2)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+        model.optimizer.build(model.trainable_variables)
+        model.kl_warmup_steps = warmup
+        before = [v.numpy() for v in model.trainable_variables]
+        with tf.GradientTape() as tape:
+            gates, noise = model.step_draws(8, 0, training=True)
+            t = model.elbo_terms(x, training=True, gates=gates, noise=noise)
+            loss = -(tf.reduce_mean(t["reconstruction"]) - beta * tf.reduce_mean(t["kl"]))
+        grads = tape.gradient(loss, model.trainable_variables)
+        logs = model.train_step(x)
+        np.testing.assert_allclose(float(logs["kl_weight"]), beta, rtol=1e-6)
+        for v, b, g in zip(model.trainable_variables, before, grads):
+            np.testing.assert_allclose(v.numpy(), b - 0.1 * g.numpy(), rtol=1e-4, atol=1e-6)
+        # The logged ELBO is the true one (beta = 1), the loss the weighted objective.
+        np.testing.assert_allclose(float(logs["loss"]), float(loss), rtol=1e-4)
+
+
+def test_vae_bottom_up_width_changes_only_the_heads():
+    narrow, wide = _model("vae", nodes=1, node_dim=8), _model("vae", nodes=1, node_dim=8, head_hidden=200)
+    count = lambda m: sum(int(np.prod(v.shape)) for v in m.trainable_variables)
+    # fc(128, h) + BN(h) + fc(h, N'): (128 + 1 + 2 + N') parameters per hidden unit.
+    assert count(wide) - count(narrow) == (200 - 128) * (128 + 1 + 2 + 8)
+    assert wide.bottom_up.dense1.kernel.shape == (128, 200)

@@ -95,3 +95,33 @@ def test_sample_draws_only_edges_in_edge_name_order():
         want[:, j, i] = 1 / (1 + np.exp(-(logits[j, i] + np.log(u[:, k] / (1 - u[:, k]))) / tau))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert gates.sample(3, tau, seed=keras.random.SeedGenerator(0)).shape == (3, n, n)
+
+
+def test_gate_init_sets_the_initial_bernoulli_means():
+    gates = structure.DependencyGates(4, "graph", init_mean=0.8, lr_multiplier=10.0)
+    gates.build(None)
+    means = gates.means().numpy()
+    np.testing.assert_allclose(means[np.tril_indices(4, -1)], 0.8, rtol=1e-6)
+    assert np.all(means[np.triu_indices(4)] == 0)
+    with pytest.raises(ValueError, match="gate_init"):
+        from tfgvae.model import ModelConfig
+        ModelConfig(gate_init=1.0)
+
+
+def test_gate_lr_multiplier_scales_the_first_adam_step_of_the_logits():
+    """Adam's first step moves a weight by ~lr whatever its gradient's scale, so logits stored
+    as weight * m move m times as far; the means and their gradients start out identical."""
+    moved = []
+    for m in (1.0, 10.0):
+        gates = structure.DependencyGates(3, "graph", init_mean=0.6, lr_multiplier=m)
+        gates.build(None)
+        target = tf.constant([[0, 0, 0], [1.0, 0, 0], [0.0, 1.0, 0]])
+        opt = keras.optimizers.Adam(1e-3)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(gates.means() - target))
+        before = gates.gate_logits().numpy()
+        opt.apply(tape.gradient(loss, [gates.logits]), [gates.logits])
+        moved.append(gates.gate_logits().numpy() - before)
+    edges = np.tril_indices(3, -1)
+    np.testing.assert_allclose(np.abs(moved[0][edges]), 1e-3, rtol=1e-3)
+    np.testing.assert_allclose(moved[1][edges], 10 * moved[0][edges], rtol=1e-3)

@@ -152,3 +152,61 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.save()
+
+
+class TestLogLikelihood(keras.callbacks.Callback):
+    """Importance-sampled log p(x) on a fixed test subset every ``every`` epochs (Fig. 5).
+
+    The subset (the split's first ``examples`` images, fixed binarization) and the samples'
+    seed are the same at every evaluation, so the curve moves only with the weights. Values
+    go to ``path`` ({"epochs", "log_likelihood", "stderr", "kl", "elbo", ...}, extended on
+    resume) and to TensorBoard as ``test_log_likelihood`` under ``log_dir`` (epochs 1-based).
+    """
+
+    def __init__(self, path, dataset, data_dir, every, examples=1000, num_samples=100, epochs=None,
+                 log_dir=None, batch_size=50):
+        super().__init__()
+        from tfgvae import evaluation  # imports data: keep it out of this module's import time
+        self.evaluation = evaluation
+        self.path, self.every, self.last_epoch = path, every, epochs
+        self.num_samples, self.batch_size = num_samples, batch_size
+        self.info, self.data = evaluation.test_dataset(dataset, "test", data_dir, batch_size=batch_size,
+                                                       limit=examples)
+        self.total = min(examples, self.info.num_test)
+        self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+        self.history = {"epochs": [], "log_likelihood": [], "stderr": [], "kl": [], "elbo": [],
+                        "num_examples": self.total, "num_importance_samples": num_samples}
+        if os.path.exists(path):
+            with open(path) as f:
+                self.history = json.load(f)
+        self.batch_fn = None
+
+    def due(self, epoch):
+        """Whether to evaluate after 1-based ``epoch``: every ``every`` epochs and after the last."""
+        return epoch % self.every == 0 or epoch == self.last_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        epoch += 1
+        if not self.due(epoch):
+            return
+        if self.batch_fn is None:
+            self.batch_fn = self.evaluation.model_batch_fn(self.model, self.num_samples,
+                                                           min(self.num_samples, 500))
+        per_example = self.evaluation.run_batches(self.batch_fn, self.data, self.batch_size,
+                                                  self.total, progress=False)
+        ll, stderr = self.evaluation.mean_and_stderr(per_example["log_likelihood"])
+        keep = [k for k, e in enumerate(self.history["epochs"]) if e < epoch]
+        for key in ("epochs", "log_likelihood", "stderr", "kl", "elbo"):
+            self.history[key] = [self.history[key][k] for k in keep]
+        self.history["epochs"].append(epoch)
+        self.history["log_likelihood"].append(ll)
+        self.history["stderr"].append(stderr)
+        self.history["kl"].append(float(np.mean(per_example["kl"])))
+        self.history["elbo"].append(float(np.mean(per_example["elbo"])))
+        write_json_atomic(self.path, self.history)
+        if logs is not None:
+            logs["test_log_likelihood"] = ll
+        if self.writer is not None:
+            with self.writer.as_default():
+                tf.summary.scalar("test_log_likelihood", ll, step=epoch)
+            self.writer.flush()

@@ -23,7 +23,7 @@ class TrainConfig:
     num_nodes: int = 5
     latent_dim: int = 80
     node_dim: int | None = None  # derived as latent_dim / num_nodes when not given
-    decode_from: str = "first"
+    decode_from: str = "all"
     per_example_gates: bool = True
     batch_size: int = 64
     epochs: int = 2000
@@ -31,8 +31,8 @@ class TrainConfig:
     validation_steps: int | None = None
     train_limit: int | None = None
     learning_rate: float = 1e-3
-    lr_decay_factor: float = 0.25
-    lr_decay_epochs: int = 200
+    lr_decay_factor: float = 0.75
+    lr_decay_epochs: float = 200
     initial_temperature: float = 1.0
     temperature_decay: float = 0.99
     min_temperature: float = 0.01
@@ -46,15 +46,29 @@ class TrainConfig:
     sync_batch_norm: bool = True
     checkpoint_every_steps: int | None = None
     steps_per_execution: int = 1  # 0: the largest divisor of an epoch's steps up to 20
+    kl_warmup_fraction: float = 0.5  # KL weight from 0 to 1 linearly over this part of training
+    gate_init: float = 0.5
+    gate_lr_multiplier: float = 1.0
+    head_hidden: int | None = None
+    test_ll_every_epochs: int = 0  # 0: no periodic test log-likelihood (Fig. 5)
+    test_ll_examples: int = 1000
+    test_ll_samples: int = 100
 
     def __post_init__(self):
         validate_structure(self.structure, self.num_nodes, self.latent_dim)
         if self.node_dim is not None and self.node_dim * self.num_nodes != self.latent_dim:
             raise ValueError(f"node_dim N'={self.node_dim} x num_nodes N={self.num_nodes} != "
                              f"latent_dim M={self.latent_dim}: give M and N, or N and N'")
-        for name in ("batch_size", "epochs", "lr_decay_epochs"):
+        for name in ("batch_size", "epochs", "test_ll_examples", "test_ll_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr_decay_epochs",):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.test_ll_every_epochs < 0:
+            raise ValueError(f"test_ll_every_epochs must be >= 0, got {self.test_ll_every_epochs}")
+        if not 0.0 <= self.kl_warmup_fraction <= 1.0:
+            raise ValueError(f"kl_warmup_fraction must lie in [0, 1], got {self.kl_warmup_fraction}")
         if self.steps_per_execution < 0:
             raise ValueError(f"steps_per_execution must be >= 0 (0 picks one), got {self.steps_per_execution}")
         for name in ("steps_per_epoch", "validation_steps", "train_limit", "checkpoint_every_steps"):
@@ -75,7 +89,8 @@ class TrainConfig:
         return ModelConfig(input_dim=input_dim, num_nodes=self.num_nodes,
                            node_dim=self.latent_dim // self.num_nodes, structure=self.structure,
                            likelihood=likelihood, decode_from=self.decode_from,
-                           per_example_gates=self.per_example_gates)
+                           per_example_gates=self.per_example_gates, head_hidden=self.head_hidden,
+                           gate_init=self.gate_init, gate_lr_multiplier=self.gate_lr_multiplier)
 
     def temperature(self, epoch):
         """tau at a 0-based epoch: max(tau_0 * decay^epoch, tau_min) (App. B.2, floored)."""
@@ -98,7 +113,8 @@ class TrainConfig:
 # Fields whose change does not alter the run's model or data, so a run may resume with them changed.
 # A run may also resume under another strategy or device count: the update does not depend on it.
 RESUMABLE_FIELDS = ("epochs", "verbose", "export_dir", "data_dir", "jit_compile", "strategy",
-                    "logical_cpus", "tpu_address", "checkpoint_every_steps", "steps_per_execution")
+                    "logical_cpus", "tpu_address", "checkpoint_every_steps", "steps_per_execution",
+                    "test_ll_every_epochs", "test_ll_examples", "test_ll_samples")
 
 
 def define_flags():
@@ -112,7 +128,8 @@ def define_flags():
     flags.DEFINE_integer("num_nodes", d.num_nodes, "N, the number of latent nodes.")
     flags.DEFINE_integer("latent_dim", d.latent_dim, "M, the total latent dimension.")
     flags.DEFINE_integer("node_dim", None, "N', dims per node; default M / N (must equal it if given).")
-    flags.DEFINE_enum("decode_from", d.decode_from, ["first", "all"], "Decoder reads z_1 or all nodes.")
+    flags.DEFINE_enum("decode_from", d.decode_from, ["first", "all"],
+                      "Decoder input: all nodes (default; docs/results.md) or z_1 only (App. B.1).")
     flags.DEFINE_bool("per_example_gates", d.per_example_gates,
                       "One relaxed gate sample per example (else one per batch).")
     flags.DEFINE_integer("batch_size", d.batch_size, "Global mini-batch size.")
@@ -122,7 +139,7 @@ def define_flags():
     flags.DEFINE_integer("train_limit", None, "Use only the first n training examples.")
     flags.DEFINE_float("learning_rate", d.learning_rate, "Adam learning rate.")
     flags.DEFINE_float("lr_decay_factor", d.lr_decay_factor, "Learning-rate multiplier per decay period.")
-    flags.DEFINE_integer("lr_decay_epochs", d.lr_decay_epochs, "Epochs per learning-rate decay.")
+    flags.DEFINE_float("lr_decay_epochs", d.lr_decay_epochs, "Epochs per learning-rate decay.")
     flags.DEFINE_float("initial_temperature", d.initial_temperature, "Gumbel-softmax tau at epoch 0.")
     flags.DEFINE_float("temperature_decay", d.temperature_decay, "tau multiplier per epoch.")
     flags.DEFINE_float("min_temperature", d.min_temperature, "Floor of tau.")
@@ -143,6 +160,20 @@ def define_flags():
                          "Train steps per compiled call (fewer host round trips; callbacks, "
                          "checkpoints and the NaN check then run every this many steps). It must "
                          "divide the steps of an epoch; 0 picks the largest divisor up to 20.")
+    flags.DEFINE_float("kl_warmup_fraction", d.kl_warmup_fraction,
+                       "KL warm-up: the KL term's weight rises linearly from 0 to 1 over this "
+                       "fraction of the epochs (Sonderby et al., 2016; docs/results.md); 0 trains "
+                       "the plain ELBO from the start.")
+    flags.DEFINE_float("gate_init", d.gate_init, "Initial Bernoulli mean of every learned gate.")
+    flags.DEFINE_float("gate_lr_multiplier", d.gate_lr_multiplier,
+                       "The gate logits learn this many times faster than the other weights.")
+    flags.DEFINE_integer("head_hidden", None, "Width of the bottom-up heads' hidden layer (default "
+                         "128); the VAE baseline uses a wider one to match parameter counts.")
+    flags.DEFINE_integer("test_ll_every_epochs", d.test_ll_every_epochs,
+                         "Every this many epochs, estimate the test log-likelihood on a fixed "
+                         "subset (Fig. 5; test_ll_history.json and TensorBoard); 0: never.")
+    flags.DEFINE_integer("test_ll_examples", d.test_ll_examples, "Test images in that estimate.")
+    flags.DEFINE_integer("test_ll_samples", d.test_ll_samples, "Importance samples k in that estimate.")
 
 
 def config_from_flags(values=None):

@@ -36,9 +36,12 @@ class ModelConfig:
     node_dim: int = 16
     structure: str = "graph"
     likelihood: str = "bernoulli"
-    decode_from: str = "first"  # "first": the decoder reads z_1 (App. B); "all": every node
+    decode_from: str = "all"  # "all": the decoder reads every node; "first": z_1 only (App. B.1)
     per_example_gates: bool = True  # one relaxed structure per example, else one per batch
     hidden: int = 128
+    head_hidden: int | None = None  # width of MLP_BU's hidden layer (default ``hidden``); footnote 2
+    gate_init: float = 0.5  # initial Bernoulli mean of every learned gate
+    gate_lr_multiplier: float = 1.0  # the gates' logits move this many times faster (see DependencyGates)
 
     def __post_init__(self):
         validate_structure(self.structure, self.num_nodes)
@@ -46,6 +49,12 @@ class ModelConfig:
             raise ValueError(f"node_dim and input_dim must be >= 1, got {self.node_dim}, {self.input_dim}")
         if self.decode_from not in ("first", "all"):
             raise ValueError(f"decode_from must be 'first' or 'all', got {self.decode_from!r}")
+        if self.head_hidden is not None and self.head_hidden < 1:
+            raise ValueError(f"head_hidden must be >= 1, got {self.head_hidden}")
+        if not 0.0 < self.gate_init < 1.0:
+            raise ValueError(f"gate_init is a Bernoulli mean and must lie in (0, 1), got {self.gate_init}")
+        if self.gate_lr_multiplier <= 0:
+            raise ValueError(f"gate_lr_multiplier must be > 0, got {self.gate_lr_multiplier}")
         if self.likelihood not in likelihoods.LIKELIHOODS:
             raise ValueError(f"unknown likelihood {self.likelihood!r}: choose one of "
                              f"{', '.join(likelihoods.LIKELIHOODS)}")
@@ -61,6 +70,10 @@ class ModelConfig:
     def from_json(cls, text):
         return cls(**json.loads(text))
 
+    @property
+    def bottom_up_hidden(self):
+        return self.hidden if self.head_hidden is None else self.head_hidden
+
 
 class GraphVAE(keras.Model):
     """VAE whose latent nodes z_1..z_N form a gated, fully-connected DAG (Fig. 1b, Alg. 1)."""
@@ -72,14 +85,16 @@ class GraphVAE(keras.Model):
         self.config = config
         n, d = config.num_nodes, config.node_dim
         self.encoder = networks.encoder(config.hidden)
-        self.bottom_up = BottomUpHeads(n, d, config.hidden, name="bottom_up")
+        self.bottom_up = BottomUpHeads(n, d, config.bottom_up_hidden, name="bottom_up")
         self.top_down = TopDownHeads(n, d, config.hidden, name="top_down") if n > 1 else None
-        self.gates = DependencyGates(n, config.structure, config.per_example_gates, name="gates")
+        self.gates = DependencyGates(n, config.structure, config.per_example_gates, name="gates",
+                                     init_mean=config.gate_init, lr_multiplier=config.gate_lr_multiplier)
         self.decoder = networks.decoder(config.input_dim)
         self.head = likelihoods.ObservationHead(config.likelihood, config.input_dim, name="observation")
         self.temperature = keras.Variable(temperature, trainable=False, name="temperature")
+        self.kl_warmup_steps = 0  # KL weight beta = min(1, step / kl_warmup_steps) in training
         self.seed_generator = keras.random.SeedGenerator(seed)
-        names = ["loss", "elbo", "reconstruction", "kl"]
+        names = ["loss", "elbo", "reconstruction", "kl", "kl_weight"]
         if n <= MAX_LOGGED_NODES and n > 1:
             names += [f"kl_node_{k + 1}" for k in range(n)]
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
@@ -207,10 +222,22 @@ class GraphVAE(keras.Model):
             uniform = tf.random.stateless_uniform((1, edges), gate_key, alg=alg)
         return self.gates.sample(batch, self.temperature, None, uniform=uniform), noise
 
+    def kl_weight(self, step):
+        """KL warm-up (Sonderby et al., 2016): beta = min(1, (step + 1) / kl_warmup_steps), else 1.
+
+        Training minimises -(reconstruction - beta * KL); the logged ``elbo`` is always the
+        true one (beta = 1). ``step`` is the optimizer's count of steps already taken.
+        """
+        if not self.kl_warmup_steps:
+            return tf.constant(1.0)
+        return tf.minimum(1.0, tf.cast(step + 1, tf.float32) / float(self.kl_warmup_steps))
+
     def _update_metrics(self, terms):
         """Update the trackers; return logs of global-batch means (summed over replicas)."""
+        beta = terms.get("kl_weight", tf.constant(1.0))
         values = {"elbo": terms["elbo"], "reconstruction": terms["reconstruction"], "kl": terms["kl"],
-                  "loss": -terms["elbo"]}
+                  "loss": beta * terms["kl"] - terms["reconstruction"],
+                  "kl_weight": tf.fill(tf.shape(terms["kl"]), beta)}
         for k in range(self.config.num_nodes):
             values[f"kl_node_{k + 1}"] = terms["kl_per_node"][:, k]
         for name, tracker in self.trackers.items():
@@ -232,7 +259,8 @@ class GraphVAE(keras.Model):
         with tf.GradientTape() as tape:
             gates, noise = self.step_draws(tf.shape(x)[0], self.optimizer.iterations, training=True)
             terms = self.elbo_terms(x, training=True, gates=gates, noise=noise)
-            loss = -tf.reduce_mean(terms["elbo"])
+            terms["kl_weight"] = self.kl_weight(self.optimizer.iterations)
+            loss = -tf.reduce_mean(terms["reconstruction"] - terms["kl_weight"] * terms["kl"])
             # The optimizer sums replica gradients: scale so the update is the global-batch mean.
             scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
         grads = tape.gradient(scaled, self.trainable_variables)

@@ -74,7 +74,8 @@ class DependencyGates(keras.layers.Layer):
     (gate mean > 0.5), which is what evaluation uses. Both return (batch or 1, N, N).
     """
 
-    def __init__(self, num_nodes, structure, per_example=True, **kwargs):
+    def __init__(self, num_nodes, structure, per_example=True, init_mean=0.5, lr_multiplier=1.0,
+                 **kwargs):
         super().__init__(**kwargs)
         validate_structure(structure, num_nodes)
         self.num_nodes = num_nodes
@@ -86,23 +87,33 @@ class DependencyGates(keras.layers.Layer):
         self.edge_index = tf.constant([[j * num_nodes + i] for j, i, _ in self.edge_names()],
                                       tf.int32, shape=(self.num_edges, 1))
         self.learned = structure == "graph"
+        # The logits are lr_multiplier * the stored weight: Adam's steps are invariant to the
+        # gradient's scale, so the logits then move lr_multiplier times as fast.
+        self.lr_multiplier = float(lr_multiplier)
         if self.learned:
-            self.logits = self.add_weight(
-                shape=(num_nodes, num_nodes), initializer="zeros", name="gate_logits")
+            init = float(np.log(init_mean) - np.log1p(-init_mean)) / self.lr_multiplier
+            self.logits = self.add_weight(shape=(num_nodes, num_nodes),
+                                              initializer=keras.initializers.Constant(init),
+                                              name="gate_logits")
         else:
             self.fixed = tf.constant(fixed_adjacency(structure, num_nodes))
+
+    def gate_logits(self):
+        """logit(mu[j, i]) of every gate (N, N): the stored weight times ``lr_multiplier``."""
+        raw = tf.convert_to_tensor(self.logits)
+        return raw if self.lr_multiplier == 1.0 else raw * self.lr_multiplier
 
     def means(self):
         """Bernoulli means mu[j, i] = sigmoid(logit) on the edges, 0 elsewhere (fixed: the adjacency)."""
         if not self.learned:
             return self.fixed
-        return tf.sigmoid(tf.convert_to_tensor(self.logits)) * self.mask
+        return tf.sigmoid(self.gate_logits()) * self.mask
 
     def map(self):
         """The MAP structure (1, N, N): mu > 0.5, i.e. logit > 0."""
         if not self.learned:
             return self.fixed[None]
-        return tf.cast(tf.convert_to_tensor(self.logits) > 0.0, self.compute_dtype)[None] * self.mask
+        return tf.cast(self.gate_logits() > 0.0, self.compute_dtype)[None] * self.mask
 
     def sample(self, batch_size, temperature, seed, uniform=None):
         """Relaxed gates (B, N, N), one structure per example (or (1, N, N) shared by the batch).
@@ -118,7 +129,7 @@ class DependencyGates(keras.layers.Layer):
             uniform = keras.random.uniform((rows, self.num_edges), seed=seed)
         # Eq. 9 on the edges only, then scattered into (rows, N, N): faster than gathering the
         # edges' values into (rows, N, N) (docs/performance.md).
-        logits = tf.gather(tf.reshape(self.logits, [-1]), self.edge_index[:, 0])
+        logits = tf.gather(tf.reshape(self.gate_logits(), [-1]), self.edge_index[:, 0])
         edges = relaxed_bernoulli(logits, temperature, uniform)  # (rows, E)
         gates = tf.scatter_nd(self.edge_index, tf.transpose(edges), (n * n, tf.shape(edges)[0]))
         return tf.reshape(tf.transpose(gates), (-1, n, n))

@@ -32,12 +32,14 @@ def build_model(config, info):
 
 
 def compile_model(model, config, steps_per_epoch, steps_per_execution=1):
-    """Adam with the paper's step decay (x lr_decay_factor every lr_decay_epochs epochs)."""
+    """Adam with the paper's step decay (x lr_decay_factor every lr_decay_epochs epochs) and the
+    KL warm-up over the first ``kl_warmup_fraction`` of the ``epochs``."""
     schedule = keras.optimizers.schedules.ExponentialDecay(
         config.learning_rate, decay_steps=config.lr_decay_epochs * steps_per_epoch,
         decay_rate=config.lr_decay_factor, staircase=True)
     model.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=config.jit_compile,
                   steps_per_execution=steps_per_execution)
+    model.kl_warmup_steps = int(round(config.kl_warmup_fraction * config.epochs * steps_per_epoch))
     return model
 
 
@@ -156,8 +158,13 @@ def train_and_evaluate(config, workdir):
     callback_list = [callbacks.TemperatureSchedule(config.temperature),
                      callbacks.NonFiniteGuard(ckpt_dir), checkpoint]
     if chief:
-        callback_list += [callbacks.GateHistory(os.path.join(workdir, "gate_history.json")),
-                          callbacks.EpochTensorBoard(os.path.join(workdir, "logs"))]
+        callback_list += [callbacks.GateHistory(os.path.join(workdir, "gate_history.json"))]
+        if config.test_ll_every_epochs:  # before TensorBoard, which then logs its value too
+            callback_list.append(callbacks.TestLogLikelihood(
+                os.path.join(workdir, "test_ll_history.json"), config.dataset, config.data_dir,
+                config.test_ll_every_epochs, config.test_ll_examples, config.test_ll_samples,
+                epochs=config.epochs, log_dir=os.path.join(workdir, "logs", "test")))
+        callback_list.append(callbacks.EpochTensorBoard(os.path.join(workdir, "logs")))
     results = fit(model, config, train, valid, steps, done, callback_list)
     distribute.discard(scratch, strategy)
     if results is None:  # the run had already finished: validate the restored weights

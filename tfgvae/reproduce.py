@@ -1,0 +1,348 @@
+"""Table 1 end to end: train every structure for every seed, evaluate on the test split, tabulate.
+
+Each run is ``bin/train.py`` then ``bin/evaluate.py`` in a subprocess, in its own workdir
+``<workdir>/<dataset>/<structure>_seed<k>``, so a killed reproduction resumes: finished runs
+(``test_results.json`` with the same k) are skipped, unfinished ones resume from their last
+checkpoint. ``budget_schedule`` compresses the paper's schedule (App. B.2) into fewer epochs.
+"""
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from tfgvae.callbacks import write_json_atomic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STRUCTURE_ORDER = ("vae", "ladder", "fc", "graph")  # Table 1's rows
+PAPER_EPOCHS = {"mnist": 2000, "binarized_mnist": 2000, "omniglot": 2000, "cifar10": 3000}
+PAPER_LR_DECAY_EPOCHS = 200
+PAPER_TEMPERATURE_DECAY = 0.99
+TEST_LL_POINTS = 10  # periodic test log-likelihood evaluations per run (Fig. 5)
+
+
+def schedule(dataset, epochs=None):
+    """Flags of the training schedule for ``epochs`` (default: the paper's length).
+
+    The learning-rate steps and the temperature decay happen at the same fractions of
+    training as in the paper's schedule: lr x factor every 10% of training and
+    tau = 0.99^(epoch * paper_epochs / epochs); the KL warm-up is a fraction of training anyway.
+    """
+    paper = PAPER_EPOCHS[dataset]
+    epochs = paper if epochs is None else epochs
+    if epochs < 1:
+        raise ValueError(f"the budget must be >= 1 epoch, got {epochs}")
+    scale = paper / epochs
+    return {"epochs": epochs, "lr_decay_epochs": PAPER_LR_DECAY_EPOCHS / scale,
+            "temperature_decay": PAPER_TEMPERATURE_DECAY ** scale,
+            "test_ll_every_epochs": max(1, epochs // TEST_LL_POINTS)}
+
+
+@dataclasses.dataclass
+class Run:
+    """One (structure, seed) training run and its evaluation."""
+    dataset: str
+    structure: str
+    seed: int
+    workdir: str
+    flags: dict
+
+    @property
+    def name(self):
+        return f"{self.dataset} {self.structure} seed {self.seed}"
+
+    @property
+    def results_path(self):
+        return os.path.join(self.workdir, "test_results.json")
+
+    def finished(self, num_samples):
+        if not os.path.exists(self.results_path):
+            return False
+        with open(self.results_path) as f:
+            return json.load(f).get("num_importance_samples") == num_samples
+
+
+def config_file(dataset, structure):
+    suffix = "" if structure == "graph" else f"_{structure}"
+    path = os.path.join(ROOT, "configs", f"{dataset}{suffix}.cfg")
+    if not os.path.exists(path):
+        raise ValueError(f"no config {path} for dataset {dataset!r} and structure {structure!r}")
+    return path
+
+
+def plan(dataset, structures, seeds, workdir, epochs=None, extra_flags=None, head_hidden=None):
+    """The runs of one table: every structure x seed, with the same schedule and tricks."""
+    if dataset not in PAPER_EPOCHS:
+        raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(PAPER_EPOCHS)}")
+    unknown = [s for s in structures if s not in STRUCTURE_ORDER]
+    if unknown or not structures:
+        raise ValueError(f"unknown structures {unknown or structures}: choose from {', '.join(STRUCTURE_ORDER)}")
+    common = dict(schedule(dataset, epochs), **(extra_flags or {}))
+    runs = []
+    for seed in seeds:
+        for structure in structures:
+            flags = dict(common, seed=seed)
+            if structure == "vae" and head_hidden:
+                flags["head_hidden"] = head_hidden
+            wd = os.path.join(workdir, dataset, f"{structure}_seed{seed}")
+            runs.append(Run(dataset, structure, seed, wd, flags))
+    return runs
+
+
+def parameter_count(dataset, structure, head_hidden=None, **flags):
+    """Trainable parameters of a structure's model as its config builds it (gates included)."""
+    from tfgvae import data, train
+    from tfgvae.config import TrainConfig
+    values = _read_flagfile(config_file(dataset, structure))
+    values.update(flags)
+    if head_hidden:
+        values["head_hidden"] = head_hidden
+    config = TrainConfig.from_dict(values)
+    model = train.build_model(config, data.DATASETS[dataset])
+    return int(sum(np.prod(v.shape) for v in model.trainable_variables))
+
+
+def matched_vae_width(dataset, structures, **flags):
+    """Footnote 2: the narrowest bottom-up hidden width at which the VAE has at least as many
+    parameters as every other structure of the table (the count is linear in the width)."""
+    others = [parameter_count(dataset, s, **flags) for s in structures if s != "vae"]
+    if not others:
+        return None
+    p128, p256 = (parameter_count(dataset, "vae", head_hidden=w, **flags) for w in (128, 256))
+    per_unit = (p256 - p128) / 128
+    return max(128, 128 + math.ceil((max(others) - p128) / per_unit))
+
+
+def _read_flagfile(path):
+    values = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("--") and "=" in line:
+                key, value = line[2:].split("=", 1)
+                values[key] = _parse_value(value)
+    return values
+
+
+def _parse_value(text):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _flag_args(flags):
+    return [f"--{k}={v}" for k, v in sorted(flags.items())]
+
+
+def commands(run, num_samples, data_dir=None):
+    """(train command, evaluate command) of a run, as lists for subprocess."""
+    python = sys.executable
+    data = [f"--data_dir={data_dir}"] if data_dir else []
+    train = [python, os.path.join(ROOT, "bin", "train.py"), f"--flagfile={config_file(run.dataset, run.structure)}",
+             f"--workdir={run.workdir}", f"--export_dir={os.path.join(run.workdir, 'saved_model')}",
+             "--verbose=2"] + data + _flag_args(run.flags)
+    evaluate = [python, os.path.join(ROOT, "bin", "evaluate.py"), f"--workdir={run.workdir}",
+                f"--num_importance_samples={num_samples}", f"--output={run.results_path}",
+                "--write_structure=false"] + data
+    return train, evaluate
+
+
+def thread_env(threads):
+    """Environment that keeps one run's TensorFlow to ``threads`` CPU threads."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    if threads:
+        env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads),
+                   OMP_NUM_THREADS=str(threads))
+    return env
+
+
+def _start(run, num_samples, data_dir, threads):
+    """Start a run's train-then-evaluate chain as one shell process logging to its workdir."""
+    os.makedirs(run.workdir, exist_ok=True)
+    train, evaluate = commands(run, num_samples, data_dir)
+    timing = os.path.join(run.workdir, "timing.json")
+    script = (f"set -e; s=$(date +%s); {_quote(train)}; t=$(($(date +%s)-s)); "
+              f"prev=$(python -c \"import json,sys;print(json.load(open(sys.argv[1]))['train_seconds'])\" "
+              f"{_quote([timing])} 2>/dev/null || echo 0); "
+              f"echo \"{{\\\"train_seconds\\\": $((prev+t))}}\" > {_quote([timing])}; {_quote(evaluate)}")
+    log = open(os.path.join(run.workdir, "reproduce.log"), "a")
+    return subprocess.Popen(["bash", "-c", script], stdout=log, stderr=subprocess.STDOUT,
+                            env=thread_env(threads), cwd=ROOT)
+
+
+def _quote(args):
+    import shlex
+    return " ".join(shlex.quote(str(a)) for a in args)
+
+
+def execute(runs, num_samples, data_dir=None, parallel=1, threads=None, out=sys.stdout):
+    """Run every unfinished run, ``parallel`` at a time; print a progress line per start and end.
+
+    Returns the names of runs that failed (their logs: ``<workdir>/reproduce.log``).
+    """
+    todo = [r for r in runs if not r.finished(num_samples)]
+    total, done0 = len(runs), len(runs) - len(todo)
+    if done0:
+        print(f"{done0} of {total} runs already finished: skipped", file=out, flush=True)
+    active, failed, durations, started = {}, [], [], time.time()
+    queue = list(todo)
+    while queue or active:
+        while queue and len(active) < parallel:
+            run = queue.pop(0)
+            active[run.name] = (run, _start(run, num_samples, data_dir, threads), time.time())
+            k = total - len(queue) - len(active) + 1 + (len(active) - 1)
+            print(f"[{k}/{total}] {run.name}: started ({_eta(durations, len(queue) + len(active), parallel)})",
+                  file=out, flush=True)
+        time.sleep(1.0)
+        for name, (run, proc, t0) in list(active.items()):
+            if proc.poll() is None:
+                continue
+            del active[name]
+            durations.append(time.time() - t0)
+            ok = proc.returncode == 0 and run.finished(num_samples)
+            if not ok:
+                failed.append(name)
+            finished = total - len(queue) - len(active)
+            print(f"[{finished}/{total}] {name}: {'done' if ok else 'FAILED, see ' + run.workdir + '/reproduce.log'} "
+                  f"in {durations[-1] / 60:.1f} min ({_eta(durations, len(queue) + len(active), parallel)})",
+                  file=out, flush=True)
+    print(f"all runs ended in {(time.time() - started) / 60:.1f} min", file=out, flush=True)
+    return failed
+
+
+def _eta(durations, remaining, parallel):
+    if not durations:
+        return "ETA after the first run"
+    if not remaining:
+        return "no runs left"
+    minutes = np.mean(durations) * math.ceil(remaining / parallel) / 60
+    return f"{remaining} left, ETA {minutes:.0f} min"
+
+
+def _stats(values):
+    values = np.asarray(values, np.float64)
+    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return float(values.mean()), std
+
+
+def collect(runs, num_samples):
+    """Table 1 as a dict keyed by structure: means and standard deviations over seeds."""
+    table = {}
+    for structure in STRUCTURE_ORDER:
+        mine = [r for r in runs if r.structure == structure and r.finished(num_samples)]
+        if not mine:
+            continue
+        results = []
+        for r in mine:
+            with open(r.results_path) as f:
+                res = json.load(f)
+            timing = os.path.join(r.workdir, "timing.json")
+            res["train_seconds"] = json.load(open(timing))["train_seconds"] if os.path.exists(timing) else None
+            results.append(res)
+        row = {"num_seeds": len(mine), "seeds": [r.seed for r in mine],
+               "epochs": mine[0].flags["epochs"], "num_importance_samples": num_samples,
+               "num_test_examples": results[0]["num_examples"]}
+        for key in ("log_likelihood", "kl", "elbo") + (("bits_per_dim",) if "bits_per_dim" in results[0] else ()):
+            row[f"{key}_mean"], row[f"{key}_std"] = _stats([res[key] for res in results])
+        row["per_seed_log_likelihood"] = [res["log_likelihood"] for res in results]
+        units = np.array([res["active_units_per_node"] for res in results], np.float64)
+        row["active_units_per_node"] = units.mean(axis=0).round(2).tolist()
+        row["active_units_mean"] = float(units.sum(axis=1).mean())
+        row["parameters"] = parameter_count(r.dataset, structure, **{
+            k: v for k, v in mine[0].flags.items() if k == "head_hidden"})
+        times = [res["train_seconds"] for res in results if res["train_seconds"] is not None]
+        row["train_minutes_mean"] = float(np.mean(times) / 60) if times else None
+        if structure == "graph":
+            row["map_structures"] = [res.get("map_adjacency") or _map_of(r) for res, r in zip(results, mine)]
+        table[structure] = row
+    return table
+
+
+def _map_of(run):
+    path = os.path.join(run.workdir, "gate_history.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        means = np.asarray(json.load(f)["gate_means"][-1])
+    return (means > 0.5).astype(int).tolist()
+
+
+def markdown(table, dataset):
+    """Table 1's rows for one dataset as Markdown (mean ± std over seeds)."""
+    bits = any("bits_per_dim_mean" in row for row in table.values())
+    unit = "bits/dim" if bits else "nats"
+    head = (f"| structure | LL ({unit}) | KL (nats) | ELBO (nats) | active units per node | parameters | "
+            "train min | seeds |")
+    lines = [head, "|" + " --- |" * 8]
+    for structure, row in table.items():
+        ll = (row["bits_per_dim_mean"], row["bits_per_dim_std"]) if bits else (
+            row["log_likelihood_mean"], row["log_likelihood_std"])
+        units = ", ".join(f"{u:g}" for u in row["active_units_per_node"])
+        minutes = "" if row["train_minutes_mean"] is None else f"{row['train_minutes_mean']:.1f}"
+        lines.append(f"| {structure} | {ll[0]:.2f} ± {ll[1]:.2f} | {row['kl_mean']:.2f} ± {row['kl_std']:.2f} | "
+                     f"{row['elbo_mean']:.2f} ± {row['elbo_std']:.2f} | {units} | {row['parameters']:,} | "
+                     f"{minutes} | {row['num_seeds']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(table, dataset, out_dir):
+    """Write ``<out_dir>/<dataset>.json`` and ``<out_dir>/<dataset>.md``; return their paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    json_path = os.path.join(out_dir, f"{dataset}.json")
+    md_path = os.path.join(out_dir, f"{dataset}.md")
+    write_json_atomic(json_path, table)
+    tmp = f"{md_path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(markdown(table, dataset))
+    os.replace(tmp, md_path)
+    return json_path, md_path
+
+
+def write_figures(runs, dataset, out_dir, data_dir=None, tsne_examples=2000):
+    """Figs. 3, 5 and 6 of one table into ``out_dir``; returns the paths written."""
+    from tfgvae import figures
+    prefix = os.path.join(out_dir, dataset)
+    written = []
+    graph = [r for r in runs if r.structure == "graph" and os.path.exists(r.results_path)]
+    vae = [r for r in runs if r.structure == "vae" and os.path.exists(r.results_path)]
+    written.append(figures.figure3(graph, f"{prefix}_fig3_structure.png"))
+    unit = "bits/dim" if dataset == "cifar10" else "nats"
+    written.append(figures.figure5(runs, f"{prefix}_fig5_test_ll.png", unit=unit))
+    if graph and vae and tsne_examples:
+        written.append(figures.figure6(graph[0], vae[0], f"{prefix}_fig6_tsne.png", data_dir,
+                                       examples=tsne_examples))
+    return [p for p in written if p]
+
+
+def reproduce(dataset, structures=STRUCTURE_ORDER, seeds=(0, 1, 2, 3, 4), workdir="runs/reproduce",
+              results_dir=None, budget=None, num_samples=5000, parallel=1, threads=None, data_dir=None,
+              match_vae_parameters=True, train_flags=None, tsne_examples=2000, out=sys.stdout):
+    """Train, evaluate, tabulate and plot; returns (table dict, written paths, failed run names)."""
+    extra = dict(train_flags or {})
+    width = matched_vae_width(dataset, structures, **extra) if (
+        match_vae_parameters and "vae" in structures) else None
+    runs = plan(dataset, structures, seeds, os.path.abspath(workdir), budget, extra, width)
+    results_dir = results_dir or os.path.join(workdir, "results")
+    os.makedirs(os.path.join(workdir, dataset), exist_ok=True)
+    write_json_atomic(os.path.join(workdir, dataset, "plan.json"),
+                      {"num_importance_samples": num_samples, "vae_head_hidden": width,
+                       "runs": [dataclasses.asdict(r) for r in runs]})
+    print(f"{dataset}: {len(runs)} runs ({', '.join(structures)} x seeds {', '.join(map(str, seeds))}), "
+          f"{runs[0].flags['epochs']} epochs each, k={num_samples}, {parallel} at a time"
+          + (f"; VAE bottom-up width {width} to match parameters" if width else ""), file=out, flush=True)
+    failed = execute(runs, num_samples, data_dir, parallel, threads, out)
+    table = collect(runs, num_samples)
+    written = list(write_table(table, dataset, results_dir)) if table else []
+    if table:
+        written += write_figures(runs, dataset, results_dir, data_dir, tsne_examples)
+        print(markdown(table, dataset), file=out)
+    for path in written:
+        print(f"wrote {path}", file=out)
+    return table, written, failed
