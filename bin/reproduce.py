@@ -30,6 +30,7 @@ flags.DEFINE_bool("match_vae_parameters", True, "Widen the VAE's bottom-up head 
                   "parameter count of the other structures (the paper's footnote 2).")
 flags.DEFINE_multi_string("train_flag", [], "Extra bin/train.py flag for every run, e.g. "
                           "--train_flag=gate_lr_multiplier=10 (repeatable).")
+flags.DEFINE_integer("eval_limit", None, "Evaluate on the first n test images only (default: all).")
 flags.DEFINE_integer("tsne_examples", 2000, "Test images in the t-SNE figure (0: no figure).")
 flags.mark_flag_as_required("dataset")
 FLAGS = flags.FLAGS
@@ -47,13 +48,13 @@ def main(argv):
             if not sep:
                 raise ValueError(f"--train_flag={item!r} is not NAME=VALUE")
             extra[key] = reproduce._parse_value(value)
-        for name in ("parallel", "num_importance_samples"):
-            if FLAGS[name].value < 1:
+        for name in ("parallel", "num_importance_samples", "eval_limit"):
+            if FLAGS[name].value is not None and FLAGS[name].value < 1:
                 raise ValueError(f"--{name} must be >= 1, got {FLAGS[name].value}")
         _, _, failed = reproduce.reproduce(
             FLAGS.dataset, FLAGS.structures, seeds, FLAGS.workdir, FLAGS.results_dir, FLAGS.budget,
             FLAGS.num_importance_samples, FLAGS.parallel, FLAGS.threads_per_run, FLAGS.data_dir,
-            FLAGS.match_vae_parameters, extra, FLAGS.tsne_examples)
+            FLAGS.match_vae_parameters, extra, FLAGS.tsne_examples, eval_limit=FLAGS.eval_limit)
     except ValueError as e:
         sys.exit(f"reproduce.py: error: {e}")
     if failed:

@@ -45,3 +45,37 @@ def test_epoch_tensorboard_writes_epochs_and_no_per_batch_scalars(tmp_path):
         board.summary.scalar = real_scalar
     assert len(calls) == 6 and sum(calls) <= 2 * 2  # no per-batch values; epoch ends may write
     assert sorted(_events(tmp_path / "logs")["epoch_loss"]) == [0, 1]
+
+
+def test_test_log_likelihood_follows_its_schedule_and_resumes(tmp_path, tiny_data):
+    """Fig. 5's periodic test LL: due every k epochs and after the last; the same fixed subset
+    and samples as ``evaluate_model`` on that subset; a resumed run extends the file."""
+    import json
+    from tfgvae import evaluation
+    from tfgvae.model import GraphVAE, ModelConfig
+
+    keras.utils.set_random_seed(0)
+    model = GraphVAE(ModelConfig(num_nodes=3, node_dim=2), seed=0)
+    path, logs = tmp_path / "test_ll.json", tmp_path / "logs"
+    make = lambda: callbacks.TestLogLikelihood(str(path), "mnist", tiny_data, every=2, examples=8,
+                                               num_samples=4, epochs=3, log_dir=str(logs))
+    cb = make()
+    cb.set_model(model)
+    assert [cb.due(e) for e in (1, 2, 3)] == [False, True, True]
+    cb.on_epoch_end(0)
+    assert not path.exists()
+    epoch_logs = {}
+    cb.on_epoch_end(1, epoch_logs)
+    want, _ = evaluation.evaluate_model(model, "mnist", data_dir=tiny_data, num_samples=4, chunk_size=4,
+                                        batch_size=50, limit=8, progress=False)
+    history = json.loads(path.read_text())
+    assert history["epochs"] == [2] and history["num_examples"] == 8
+    np.testing.assert_allclose(history["log_likelihood"][0], want["log_likelihood"], rtol=1e-6)
+    np.testing.assert_allclose(history["kl"][0], want["kl"], rtol=1e-5)
+    assert epoch_logs["test_log_likelihood"] == history["log_likelihood"][0]
+    resumed = make()
+    resumed.set_model(model)
+    resumed.on_epoch_end(2)
+    resumed.on_epoch_end(1)  # a run resumed before epoch 2's end redoes it: no duplicate
+    assert json.loads(path.read_text())["epochs"] == [2]
+    assert sorted(_events(logs)["test_log_likelihood"]) == [2, 2, 3]  # two writers, two files

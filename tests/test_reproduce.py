@@ -68,7 +68,7 @@ def _reproduce(tmp_path, data_dir, *extra):
     args = [sys.executable, os.path.join(ROOT, "bin", "reproduce.py"), "--dataset=mnist",
             "--structures=vae,graph", "--seeds=0", "--budget=2", "--num_importance_samples=3",
             f"--workdir={tmp_path / 'runs'}", f"--results_dir={tmp_path / 'results'}", "--parallel=2",
-            "--threads_per_run=1", "--tsne_examples=40",
+            "--threads_per_run=1", "--tsne_examples=40", "--eval_limit=30",
             "--train_flag=steps_per_epoch=2", "--train_flag=batch_size=8", "--train_flag=validation_steps=1",
             "--train_flag=jit_compile=false", "--train_flag=test_ll_examples=8", "--train_flag=test_ll_samples=2",
             *extra]
@@ -85,7 +85,7 @@ def test_reproduce_trains_tabulates_plots_and_resumes(tmp_path, tiny_data):
         assert row["num_seeds"] == 1 and row["epochs"] == 2 and row["num_importance_samples"] == 3
         result = json.loads((tmp_path / "runs" / "mnist" / f"{name}_seed0" / "test_results.json").read_text())
         assert row["log_likelihood_mean"] == pytest.approx(result["log_likelihood"])
-        assert result["num_examples"] == 40  # the tiny data's whole test split
+        assert result["num_examples"] == 30  # --eval_limit
         assert len(row["active_units_per_node"]) == (1 if name == "vae" else 5)
         assert row["train_minutes_mean"] > 0
     assert table["vae"]["parameters"] >= table["graph"]["parameters"]

@@ -119,8 +119,8 @@ def figure6(graph_run, vae_run, path, data_dir=None, examples=2000, seed=0):
     from tfgvae import data, evaluation
     _, labels = data.load_pixels(graph_run.dataset, "test", data_dir)
     labels = np.asarray(labels[:examples])
-    if labels.min() < 0:
-        return None  # no labels (binarized MNIST): nothing to colour by
+    if labels.min() < 0 or labels.max() > 9:
+        return None  # no labels (binarized MNIST) or too many classes to colour (Omniglot)
     # The evaluation's test images: the split's fixed binarization (or dequantized pixels).
     _, ds = evaluation.test_dataset(graph_run.dataset, "test", data_dir, batch_size=100, limit=examples)
     x = np.concatenate([b.numpy() for b in ds])

@@ -59,11 +59,14 @@ class Run:
     def results_path(self):
         return os.path.join(self.workdir, "test_results.json")
 
-    def finished(self, num_samples):
+    def finished(self, num_samples, limit=None):
+        """Whether the run has test results with k = ``num_samples`` (on ``limit`` images, if given)."""
         if not os.path.exists(self.results_path):
             return False
         with open(self.results_path) as f:
-            return json.load(f).get("num_importance_samples") == num_samples
+            results = json.load(f)
+        return results.get("num_importance_samples") == num_samples and (
+            limit is None or results.get("num_examples") == limit)
 
 
 def config_file(dataset, structure):
@@ -141,7 +144,7 @@ def _flag_args(flags):
     return [f"--{k}={v}" for k, v in sorted(flags.items())]
 
 
-def commands(run, num_samples, data_dir=None):
+def commands(run, num_samples, data_dir=None, limit=None):
     """(train command, evaluate command) of a run, as lists for subprocess."""
     python = sys.executable
     data = [f"--data_dir={data_dir}"] if data_dir else []
@@ -150,7 +153,7 @@ def commands(run, num_samples, data_dir=None):
              "--verbose=2"] + data + _flag_args(run.flags)
     evaluate = [python, os.path.join(ROOT, "bin", "evaluate.py"), f"--workdir={run.workdir}",
                 f"--num_importance_samples={num_samples}", f"--output={run.results_path}",
-                "--write_structure=false"] + data
+                "--write_structure=false"] + data + ([f"--limit={limit}"] if limit else [])
     return train, evaluate
 
 
@@ -163,10 +166,10 @@ def thread_env(threads):
     return env
 
 
-def _start(run, num_samples, data_dir, threads):
+def _start(run, num_samples, data_dir, threads, limit):
     """Start a run's train-then-evaluate chain as one shell process logging to its workdir."""
     os.makedirs(run.workdir, exist_ok=True)
-    train, evaluate = commands(run, num_samples, data_dir)
+    train, evaluate = commands(run, num_samples, data_dir, limit)
     timing = os.path.join(run.workdir, "timing.json")
     script = (f"set -e; s=$(date +%s); {_quote(train)}; t=$(($(date +%s)-s)); "
               f"prev=$(python -c \"import json,sys;print(json.load(open(sys.argv[1]))['train_seconds'])\" "
@@ -182,12 +185,13 @@ def _quote(args):
     return " ".join(shlex.quote(str(a)) for a in args)
 
 
-def execute(runs, num_samples, data_dir=None, parallel=1, threads=None, out=sys.stdout):
+def execute(runs, num_samples, data_dir=None, parallel=1, threads=None, out=sys.stdout, limit=None):
     """Run every unfinished run, ``parallel`` at a time; print a progress line per start and end.
 
-    Returns the names of runs that failed (their logs: ``<workdir>/reproduce.log``).
+    ``limit``: evaluate on the first ``limit`` test images only. Returns the names of runs
+    that failed (their logs: ``<workdir>/reproduce.log``).
     """
-    todo = [r for r in runs if not r.finished(num_samples)]
+    todo = [r for r in runs if not r.finished(num_samples, limit)]
     total, done0 = len(runs), len(runs) - len(todo)
     if done0:
         print(f"{done0} of {total} runs already finished: skipped", file=out, flush=True)
@@ -196,9 +200,8 @@ def execute(runs, num_samples, data_dir=None, parallel=1, threads=None, out=sys.
     while queue or active:
         while queue and len(active) < parallel:
             run = queue.pop(0)
-            active[run.name] = (run, _start(run, num_samples, data_dir, threads), time.time())
-            k = total - len(queue) - len(active) + 1 + (len(active) - 1)
-            print(f"[{k}/{total}] {run.name}: started ({_eta(durations, len(queue) + len(active), parallel)})",
+            active[run.name] = (run, _start(run, num_samples, data_dir, threads, limit), time.time())
+            print(f"[{total - len(queue)}/{total}] {run.name}: started ({_eta(durations, len(queue) + len(active), parallel)})",
                   file=out, flush=True)
         time.sleep(1.0)
         for name, (run, proc, t0) in list(active.items()):
@@ -206,7 +209,7 @@ def execute(runs, num_samples, data_dir=None, parallel=1, threads=None, out=sys.
                 continue
             del active[name]
             durations.append(time.time() - t0)
-            ok = proc.returncode == 0 and run.finished(num_samples)
+            ok = proc.returncode == 0 and run.finished(num_samples, limit)
             if not ok:
                 failed.append(name)
             finished = total - len(queue) - len(active)
@@ -232,11 +235,11 @@ def _stats(values):
     return float(values.mean()), std
 
 
-def collect(runs, num_samples):
+def collect(runs, num_samples, limit=None):
     """Table 1 as a dict keyed by structure: means and standard deviations over seeds."""
     table = {}
     for structure in STRUCTURE_ORDER:
-        mine = [r for r in runs if r.structure == structure and r.finished(num_samples)]
+        mine = [r for r in runs if r.structure == structure and r.finished(num_samples, limit)]
         if not mine:
             continue
         results = []
@@ -323,7 +326,8 @@ def write_figures(runs, dataset, out_dir, data_dir=None, tsne_examples=2000):
 
 def reproduce(dataset, structures=STRUCTURE_ORDER, seeds=(0, 1, 2, 3, 4), workdir="runs/reproduce",
               results_dir=None, budget=None, num_samples=5000, parallel=1, threads=None, data_dir=None,
-              match_vae_parameters=True, train_flags=None, tsne_examples=2000, out=sys.stdout):
+              match_vae_parameters=True, train_flags=None, tsne_examples=2000, out=sys.stdout,
+              eval_limit=None):
     """Train, evaluate, tabulate and plot; returns (table dict, written paths, failed run names)."""
     extra = dict(train_flags or {})
     width = matched_vae_width(dataset, structures, **extra) if (
@@ -337,8 +341,8 @@ def reproduce(dataset, structures=STRUCTURE_ORDER, seeds=(0, 1, 2, 3, 4), workdi
     print(f"{dataset}: {len(runs)} runs ({', '.join(structures)} x seeds {', '.join(map(str, seeds))}), "
           f"{runs[0].flags['epochs']} epochs each, k={num_samples}, {parallel} at a time"
           + (f"; VAE bottom-up width {width} to match parameters" if width else ""), file=out, flush=True)
-    failed = execute(runs, num_samples, data_dir, parallel, threads, out)
-    table = collect(runs, num_samples)
+    failed = execute(runs, num_samples, data_dir, parallel, threads, out, eval_limit)
+    table = collect(runs, num_samples, eval_limit)
     written = list(write_table(table, dataset, results_dir)) if table else []
     if table:
         written += write_figures(runs, dataset, results_dir, data_dir, tsne_examples)
