@@ -30,7 +30,9 @@ def test_default_mnist_config_learns_with_every_node_active(tmp_path):
     untrained = train.compile_model(train.build_model(config, info), config, STEPS)
     before = untrained.evaluate(valid, steps=VALIDATION_STEPS, verbose=0, return_dict=True)
     after = train.train_and_evaluate(config, str(tmp_path / "run"))
-    # Untrained: ~ -545 nats (784 log 2 plus the KL); 300 steps: ~ -140 (measured, docs/results.md).
+    # Measured (docs/results.md): -557.1 untrained, -143.8 after 300 steps; KL per node
+    # 2.98-3.59 nats. The App. B.1 literal settings (--decode_from=first, no warm-up) reach the
+    # same ELBO (-144.4) with nodes 2-5 at 0.05-0.20 nats, which the last assertion refuses.
     assert after["elbo"] - float(before["elbo"]) > 350
     assert after["elbo"] > -160
     kl_nodes = np.array([after[f"kl_node_{n}"] for n in range(1, 6)])
