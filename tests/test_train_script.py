@@ -49,7 +49,7 @@ def test_config_trains_exports_and_reloads(config, tmp_path, tiny_data):
     loaded = tf.saved_model.load(str(export))
     dim = 3072 if "cifar" in os.path.basename(config) else 784
     x = np.random.default_rng(0).random((3, dim)).astype(np.float32)
-    means = loaded.serve(tf.constant(x)).numpy()
+    means = loaded.serve(tf.constant(x))["means"].numpy()
     assert means.shape == (3, dim) and np.all((means >= 0) & (means <= 1))
     name = os.path.basename(config)
     if "_" not in name.replace("binarized_mnist", "bm"):  # each dataset's Graph VAE: evaluate it too
