@@ -13,6 +13,8 @@ setup(
         "tf-keras>=2.21,<2.22",
         "tensorflow-datasets>=4.9,<5",
         "keras-tuner==1.4.8",
+        "scikit-learn",
+        "scipy",
         "tensorboard>=2.21,<2.22",
         "absl-py>=2.0",
         "numpy>=1.26",
