@@ -31,7 +31,7 @@ def stray_arguments_message(stray, argv=None):
             if line.strip() == arg.strip():
                 return (f"{path}, line {number}: {line.strip()!r} is not a flag (write --name=value; "
                         "comments start with #)")
-    return f"unexpected argument {arg!r}: flags are written --name=value"
+    return f"unexpected argument {arg!r} on the command line: flags are written --name=value"
 
 
 def help_text(program):
@@ -40,9 +40,10 @@ def help_text(program):
     doc = (main.__doc__ or "").strip()
     modules = [name for name in flags.FLAGS.flags_by_module_dict()
                if name.startswith("tfgvae") or os.path.abspath(name) == os.path.abspath(sys.argv[0])]
-    sections = [flags.FLAGS.module_help(name) for name in sorted(modules, key=lambda n: n != sys.argv[0])]
-    return "\n\n".join([f"usage: python {program} [--flagfile=FILE] [--flag=value ...]", doc,
-                        *[s.split("\n", 1)[1] if ":" in s.split("\n", 1)[0] else s for s in sections]])
+    lines = [line for name in modules for line in flags.FLAGS.module_help(name).splitlines()
+             if line.startswith(" ")]  # without the module headers
+    return "\n".join([f"usage: python {program} [--flagfile=FILE] [--flag=value ...]", "", doc, "",
+                      "flags:", *lines, "", "--helpfull also lists TensorFlow's and absl's flags."])
 
 
 def run(main):
@@ -51,7 +52,7 @@ def run(main):
     program = os.path.basename(sys.argv[0])
     if any(arg in HELP_ARGS for arg in sys.argv[1:]):
         flags.FLAGS.mark_as_parsed()
-        print(help_text(os.path.relpath(sys.argv[0])))
+        print(help_text(sys.argv[0]))
         sys.exit(0)
 
     def checked(argv):
