@@ -64,6 +64,9 @@ def main(argv):
     except ValueError as e:  # bad flags, run, SavedModel or data (DataError is a ValueError)
         sys.exit(f"evaluate.py: error: {e}")
     print(evaluation.format_table(summary))
+    if summary.get("artifacts"):
+        print(f"wrote into {FLAGS.workdir}: {', '.join(os.path.basename(p) for p in summary['artifacts'])} "
+              "(--nowrite_structure to leave the run as it is)")
 
 
 if __name__ == "__main__":
