@@ -12,7 +12,10 @@ setup(
         "tensorflow-probability>=0.25,<0.26",
         "tf-keras>=2.21,<2.22",
         "tensorflow-datasets>=4.9,<5",
+        "importlib_resources",  # imported by tensorflow-datasets' download path, not required by it
         "keras-tuner==1.4.8",
+        "scikit-learn",
+        "scipy",
         "tensorboard>=2.21,<2.22",
         "absl-py>=2.0",
         "numpy>=1.26",

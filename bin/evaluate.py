@@ -11,9 +11,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
-from tfgvae import evaluation  # noqa: E402
+from tfgvae import cli, evaluation  # noqa: E402
 from tfgvae.callbacks import write_json_atomic  # noqa: E402
 
 flags.DEFINE_string("workdir", None, "Training run to evaluate (config.json + checkpoints/).")
@@ -53,8 +53,7 @@ def evaluate():
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # stray arguments are refused by cli.run
     logging.set_verbosity(logging.WARNING)  # no INFO lines from checkpoint and SavedModel writers
     try:
         summary, per_example = evaluate()
@@ -65,7 +64,10 @@ def main(argv):
     except ValueError as e:  # bad flags, run, SavedModel or data (DataError is a ValueError)
         sys.exit(f"evaluate.py: error: {e}")
     print(evaluation.format_table(summary))
+    if summary.get("artifacts"):
+        print(f"wrote into {FLAGS.workdir}: {', '.join(os.path.basename(p) for p in summary['artifacts'])} "
+              "(--nowrite_structure to leave the run as it is)")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -5,9 +5,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
-from tfgvae import export, train  # noqa: E402
+from tfgvae import cli, export, train  # noqa: E402
 
 flags.DEFINE_string("workdir", None, "Run directory written by bin/train.py (config.json, checkpoints/).")
 flags.DEFINE_string("export_dir", None, "Where the SavedModel goes (default SavedModels/<run name>).")
@@ -16,8 +16,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # stray arguments are refused by cli.run
     logging.set_verbosity(logging.WARNING)  # no per-file INFO lines from the SavedModel writer
     try:
         model, _, info = export.load_run(FLAGS.workdir)
@@ -29,4 +28,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

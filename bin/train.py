@@ -5,9 +5,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
-from tfgvae import config, train  # noqa: E402
+from tfgvae import cli, config, train  # noqa: E402
 
 config.define_flags()
 flags.mark_flag_as_required("workdir")
@@ -15,8 +15,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # stray arguments are refused by cli.run
     logging.set_verbosity(logging.WARNING)  # no INFO lines from checkpoint and SavedModel writers
     try:
         train.train_and_evaluate(config.config_from_flags(), FLAGS.workdir)
@@ -25,4 +24,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -5,9 +5,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
-from tfgvae import config, tuning  # noqa: E402
+from tfgvae import cli, config, tuning  # noqa: E402
 
 config.define_flags()
 flags.mark_flag_as_required("workdir")
@@ -29,8 +29,7 @@ def _numbers(values, kind):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # stray arguments are refused by cli.run
     logging.set_verbosity(logging.WARNING)  # no INFO lines from checkpoint and SavedModel writers
     try:
         space = tuning.SearchSpace(
@@ -50,4 +49,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -422,6 +422,32 @@ def test_tfds_failure_without_data_dir_is_a_data_error(monkeypatch):
                           "TFGVAE_DATA_DIR")
 
 
+def test_real_tfds_fallback_gets_to_the_network_call(monkeypatch, tmp_path):
+    """The real tensorflow-datasets code, network blocked: it must fail on the download (one
+    line), not on a module that setup.py does not install."""
+    import functools
+    import socket
+
+    import requests
+    import tensorflow_datasets as tfds
+
+    calls = []
+
+    def blocked(*args, **kwargs):
+        calls.append(args)
+        raise requests.exceptions.ConnectionError("network blocked by the test")
+
+    monkeypatch.setattr(requests.Session, "send", blocked)
+    monkeypatch.setattr(socket.socket, "connect", blocked)
+    monkeypatch.setattr(tfds, "load", functools.partial(tfds.load, data_dir=str(tmp_path / "tfds")))
+    monkeypatch.delenv("TFGVAE_DATA_DIR", raising=False)
+    with pytest.raises(DataError) as excinfo:
+        load_split("mnist", "test")
+    assert_one_line_error(excinfo, "tensorflow-datasets could not load 'mnist'", "TFGVAE_DATA_DIR")
+    assert "network blocked by the test" in str(excinfo.value) and calls
+    assert "ModuleNotFound" not in str(excinfo.value) and "ImportError" not in str(excinfo.value)
+
+
 def test_tfds_fallback_converts_features(monkeypatch):
     rng = np.random.default_rng(0)
     fake = {

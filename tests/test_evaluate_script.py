@@ -50,6 +50,10 @@ def test_workdir_prints_table_writes_results_and_structure(run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "LL" in proc.stdout and "KL" in proc.stdout and "ELBO" in proc.stdout
     assert "active units" in proc.stdout
+    # k = 12: Monte Carlo noise (~1/12) exceeds the 0.01 threshold, and it says so.
+    assert "warning: with k = 12 samples" in proc.stdout and "overcounted" in proc.stdout
+    assert f"wrote into {run['workdir']}: structure.json" in proc.stdout  # it says what it rewrote
+    assert "last 10,000" not in proc.stdout  # the train/validation split note is not for a test run
     with open(output) as f:
         results = json.load(f)
     for key in ("log_likelihood", "log_likelihood_stderr", "kl", "elbo", "num_importance_samples",
@@ -75,17 +79,30 @@ def test_saved_model_uses_its_signatures(run, tmp_path):
         results = json.load(f)
     assert np.isfinite(results["log_likelihood"]) and results["num_examples"] == 6
     assert results["structure"] == "graph"
+    assert "warning" not in proc.stdout  # encode's means are exact: no Monte Carlo noise
+
+
+def test_data_note_keeps_the_split_clause_off_test_runs():
+    from tfgvae import evaluation
+
+    assert "last 10,000" in evaluation.data_note(DATASETS["mnist"], "valid")
+    test_note = evaluation.data_note(DATASETS["mnist"], "test")
+    assert "last 10,000" not in test_note and "fixed binarization on valid/test" in test_note
+    assert "test = evaluation set" in evaluation.data_note(DATASETS["omniglot"], "test")
 
 
 @pytest.mark.parametrize("args,message", [
     (["--workdir={root}/nowhere"], "no config.json"),
     (["--workdir={root}/run", "--num_importance_samples=0"], "--num_importance_samples must be >= 1"),
     (["--saved_model={root}/plain", "--dataset=mnist"], "no log_likelihood"),
+    (["--saved_model={root}/export", "--dataset=cifar10"], "takes images of 784 values but cifar10 has 3072"),
 ])
 def test_bad_input_fails_with_one_line(args, message, run, tmp_path):
     plain = run["root"] / "plain"
     if not plain.exists():
         tf.saved_model.save(tf.Module(), str(plain))
+    if not (run["root"] / "export").exists():
+        export.export_saved_model(run["model"], str(run["root"] / "export"))
     proc = evaluate([a.format(root=run["root"]) for a in args], tmp_path, run["data_dir"])
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("evaluate.py: error")]

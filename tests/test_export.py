@@ -66,14 +66,15 @@ def test_reloaded_signatures_equal_in_memory_ones_for_fixed_seeds(exported):
              "elbo": (x, seed), "log_likelihood": (x, tf.constant(130), seed), "structure": (),
              "info": (), "decode": (tf.constant(np.random.default_rng(4).normal(size=(4, N, ND)),
                                                 tf.float32),)}
-    assert set(calls) | {"serve"} == set(export.SIGNATURES)
+    calls["serve"] = (x,)
+    assert set(calls) == set(export.SIGNATURES)
     assert set(export.SIGNATURES) <= set(loaded.signatures)
     for name, args in calls.items():
         _assert_same(fns[name](*args), getattr(loaded, name)(*args))
         _assert_same(fns[name](*args), loaded.signatures[name](**{
             spec.name: a for spec, a in zip(fns[name].input_signature, args)}))
-    # Keras's default endpoint draws from the model's seed generator, whose state is exported too.
-    np.testing.assert_array_equal(model(x).numpy(), loaded.serve(x).numpy())
+    # ``serve`` draws from the model's seed generator, whose state is exported too.
+    np.testing.assert_array_equal(model(x).numpy(), loaded.serve(x)["means"].numpy())
     # The seed matters: another one gives other samples.
     assert not np.array_equal(loaded.sample(6, 8)["means"], loaded.sample(6, 7)["means"])
 
@@ -191,6 +192,52 @@ def test_bad_input_fails_with_a_clear_message(exported, call, message):
     with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)) as info:
         call(exported[1])
     assert message in str(info.value).splitlines()[0] or message in str(info.value)[:600]
+
+
+def test_signatures_have_named_inputs_and_outputs(exported):
+    loaded = exported[1]
+    for name, fn in loaded.signatures.items():
+        inputs, outputs = list(fn.structured_input_signature[1]), list(fn.structured_outputs)
+        assert not [k for k in inputs + outputs if k.startswith(("args_", "output_"))], name
+    assert list(loaded.signatures["serving_default"].structured_input_signature[1]) == ["x"]
+    assert list(loaded.signatures["serving_default"].structured_outputs) == ["means"]
+
+
+def _zeros(*shape, dtype=tf.float32):
+    return tf.zeros(shape, dtype)
+
+
+@pytest.mark.parametrize("name,kwargs,message", [
+    ("decode", dict(z=_zeros(2, N + 1, ND)), f"decode: z must be shape (batch, {N}, {ND}), got shape] [2 4 2]"),
+    ("decode", dict(z=_zeros(2, N - 1, ND)), f"decode: z must be shape (batch, {N}, {ND})"),
+    ("decode", dict(z=_zeros(2, N, ND, 1)), f"decode: z must be shape (batch, {N}, {ND})"),
+    ("decode", dict(z=_zeros(2, N * ND)), f"decode: z must be shape (batch, {N}, {ND})"),
+    ("encode", dict(x=_zeros(2, D, 1)), f"encode: x must be shape (batch, {D})"),
+    ("encode", dict(x=_zeros(D)), f"encode: x must be shape (batch, {D})"),
+    ("reconstruct", dict(x=_zeros(2, D), seed=tf.constant([1, 2])), "reconstruct: seed must be a scalar"),
+    ("elbo", dict(x=tf.fill((2, D), np.nan), seed=tf.constant(0)), "elbo: x must be finite"),
+    ("log_likelihood", dict(x=_zeros(2, D), k=tf.constant(0), seed=tf.constant(0)),
+     "log_likelihood: k must be >= 1"),
+    ("log_likelihood", dict(x=_zeros(2, D), k=tf.constant([5]), seed=tf.constant(0)),
+     "log_likelihood: k must be a scalar"),
+    ("sample", dict(num=tf.constant([3]), seed=tf.constant(1)), "sample: num must be a scalar"),
+    ("sample", dict(num=tf.constant(3), seed=tf.constant([1, 2])), "sample: seed must be a scalar"),
+    ("serve", dict(x=tf.fill((2, D), 255.0)), "serve: x must lie in [0, 1]"),
+    ("serving_default", dict(x=tf.fill((2, D), 255.0)), "serve: x must lie in [0, 1]"),
+    ("serving_default", dict(x=_zeros(2, D + 1)), f"serve: x must be shape (batch, {D})"),
+])
+def test_signatures_refuse_bad_input_naming_signature_and_argument(exported, name, kwargs, message):
+    """As a server calls them: ``signatures[name](**inputs)`` checks shapes in the graph."""
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        exported[1].signatures[name](**kwargs)
+    assert message in str(info.value)
+
+
+def test_signatures_refuse_a_wrong_dtype(exported):
+    """TensorFlow itself refuses a wrong dtype before the graph runs (its message names the input
+    by position only)."""
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float tensor"):
+        exported[1].signatures["encode"](x=_zeros(2, D, dtype=tf.int32))
 
 
 def _interrupted_save(monkeypatch):

@@ -49,7 +49,7 @@ def test_config_trains_exports_and_reloads(config, tmp_path, tiny_data):
     loaded = tf.saved_model.load(str(export))
     dim = 3072 if "cifar" in os.path.basename(config) else 784
     x = np.random.default_rng(0).random((3, dim)).astype(np.float32)
-    means = loaded.serve(tf.constant(x)).numpy()
+    means = loaded.serve(tf.constant(x))["means"].numpy()
     assert means.shape == (3, dim) and np.all((means >= 0) & (means <= 1))
     name = os.path.basename(config)
     if "_" not in name.replace("binarized_mnist", "bm"):  # each dataset's Graph VAE: evaluate it too
@@ -117,3 +117,30 @@ def test_steps_per_execution_divides_every_fit_call_and_0_picks_one():
     assert steps_per_execution(11, {781: epoch, 561: "steps left"}) == 11
     with pytest.raises(ValueError, match="does not divide the 281 steps left"):
         steps_per_execution(11, {781: epoch, 281: "steps left"})
+
+
+def test_help_lists_this_programs_flags_as_the_readme_does(tmp_path):
+    import re
+
+    proc = run_train(["--help"], tmp_path, None)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shown = set(re.findall(r"^  --(?:\[no\])?(\w+):", proc.stdout, re.M))
+    assert "--structure: <graph|fc|ladder|vae>" in proc.stdout and "tpu_address" in shown
+    assert not [f for f in shown if f.startswith(("xla", "tpu_", "test_")) and f != "tpu_address"]
+    table = open(os.path.join(ROOT, "README.md")).read().split("| flag | default | meaning |")[1]
+    table = table.split("\n\n")[0]
+    documented = set(re.findall(r"`--(\w+)`", "\n".join(l.split("|")[1] for l in table.splitlines()[2:])))
+    assert documented == shown, (documented ^ shown)
+
+
+def test_stray_flagfile_line_is_named_with_file_and_line(tmp_path):
+    from tfgvae import cli
+
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("# a comment\n--dataset=mnist\nthis is not a flag = 3\n")
+    proc = run_train([f"--flagfile={bad}", f"--workdir={tmp_path}/w"], tmp_path, None)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"train.py: error: {bad}, line 3: 'this is not a flag = 3' is not a flag (write "
+        "--name=value; comments start with #)")
+    assert "on the command line" in cli.stray_arguments_message(["oops"], ["train.py", "oops"])

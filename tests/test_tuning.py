@@ -38,10 +38,33 @@ def test_trial_config_factorizes_latent_dim():
     assert (config.latent_dim, config.num_nodes) == (12, 4)
 
 
+def test_setup_installs_what_the_configured_tuner_needs():
+    """tune_mnist.cfg's tuner is keras-tuner's BayesianOptimization: its extra must be installed."""
+    import importlib.metadata
+
+    assert "--tuner=bayesian" in open(os.path.join(ROOT, "configs", "tune_mnist.cfg")).read()
+    needed = [r.split(";")[0].strip() for r in importlib.metadata.requires("keras-tuner")
+              if 'extra == "bayesian"' in r]
+    setup = open(os.path.join(ROOT, "setup.py")).read()
+    assert needed and all(f'"{name}' in setup for name in needed), needed
+
+
+def test_factorization_plot_ticks_are_the_node_dims_tried(tmp_path):
+    rows = [{"latent_dim": 12, "node_dim": d, "score": 100.0 + d} for d in (1, 3, 4, 6)]
+    rows.append({"latent_dim": 12, "node_dim": 2, "score": None})  # a failed trial: no tick
+    fig = tuning.plot_factorizations(rows, str(tmp_path / "f.png"))
+    ax = fig.axes[0]
+    assert list(ax.get_xticks()) == [1, 3, 4, 6]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3", "4", "6"]
+    assert (tmp_path / "f.png").exists()
+
+
 def run_tune(tmp_path, data_dir, *extra):
+    """README's command, ``bin/tune.py --flagfile=configs/tune_mnist.cfg`` (its Bayesian tuner),
+    on tiny settings."""
     args = [sys.executable, os.path.join(ROOT, "bin", "tune.py"),
             f"--flagfile={ROOT}/configs/tune_mnist.cfg", f"--workdir={tmp_path}/search",
-            "--tuner=random", "--latent_dims=4", "--node_dims=1,2,4", "--epochs=1",
+            "--latent_dims=4", "--node_dims=1,2,4", "--epochs=1",
             "--steps_per_epoch=2", "--validation_steps=2", "--batch_size=8", "--nojit_compile",
             "--verbose=0", *extra]
     env = dict(os.environ, TFGVAE_DATA_DIR=data_dir, TFGVAE_CACHE_DIR=str(tmp_path / "cache"))
@@ -57,13 +80,19 @@ def test_search_resumes_plots_and_exports_best(tmp_path):
     proc = run_tune(tmp_path, data_dir, "--max_trials=1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     first = json.load(open(tmp_path / "search" / "trials.json"))
-    assert len(first) == 1 and first[0]["status"] == "COMPLETED"
+    assert len(first) == 1 and first[0]["status"] == "COMPLETED" and first[0]["trial"] == 1
+    for noise in ("shuffle=True", "Skipping variable loading", "Traceback"):
+        assert noise not in proc.stderr, proc.stderr[-3000:]
     # Re-running with a larger budget resumes: the finished trial is kept, one more runs.
     proc = run_tune(tmp_path, data_dir, "--max_trials=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.load(open(tmp_path / "search" / "trials.json"))
     assert len(rows) == 2 and first[0] in rows
-    assert "val -ELBO" in proc.stdout and (tmp_path / "search" / "factorizations.png").exists()
+    assert sorted(r["trial"] for r in rows) == [1, 2]  # as keras-tuner's "Trial #1", "#2"
+    assert "val ELBO" in proc.stdout and (tmp_path / "search" / "factorizations.png").exists()
+    best = rows[0]  # the table shows the ELBO, negative, as the plot does: -score
+    assert best["val_elbo"] == -best["score"] < 0
+    assert f"{best['val_elbo']:.3f}" in proc.stdout.split("val ELBO")[1]
     for r in rows:
         assert r["latent_dim"] == 4 and r["num_nodes"] * r["node_dim"] == 4
     # The exported best model reloads and scores as its trial did (within Monte Carlo error).

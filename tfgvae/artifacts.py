@@ -28,13 +28,31 @@ def structure_summary(model):
             "map_adjacency": adjacency.tolist(), "edges": edges}
 
 
+def gate_label(mean):
+    """A gate mean with as many decimals (2 to 6) as it takes to show which side of 0.5 it is on,
+    so an edge just on (solid) and one just off (dashed) never carry the same label."""
+    for decimals in range(2, 7):
+        text = f"{mean:.{decimals}f}"
+        if mean == 0.5 or (float(text) > 0.5) == (mean > 0.5) and float(text) != 0.5:
+            return text
+    return text
+
+
+def initial_gate_means(model):
+    """The gate means before training: sigmoid(0) = 0.5 on every possible edge of a learned
+    structure (zero-initialized logits), the fixed means otherwise."""
+    if model.gates.learned:
+        return (0.5 * np.asarray(model.gates.mask, np.float64)).tolist()
+    return np.asarray(model.gates.means(), np.float64).tolist()
+
+
 def structure_dot(summary):
     """Graphviz DOT of the DAG: MAP edges solid, the others dashed grey, each labelled by its mean."""
     lines = ["digraph structure {", "  rankdir=TB;", "  node [shape=circle];"]
     lines += [f'  z{k} [label="z{k}"];' for k in range(summary["num_nodes"], 0, -1)]
     for e in summary["edges"]:
         style = "solid" if e["map"] else "dashed, color=gray"
-        lines.append(f'  z{e["parent"]} -> z{e["child"]} [label="{e["mean"]:.2f}", style={style}];')
+        lines.append(f'  z{e["parent"]} -> z{e["child"]} [label="{gate_label(e["mean"])}", style={style}];')
     return "\n".join(lines + ["}"]) + "\n"
 
 
@@ -66,7 +84,8 @@ def draw_structure(summary, path, show_off=None):
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_aspect("equal")
-    ax.set_title(f"{summary['structure']}: MAP structure, edge labels = gate means", fontsize=9)
+    ax.set_title(f"{summary['structure']}: MAP structure, edge labels = gate means\n"
+                 "solid: on (mean > 0.5), dashed: off", fontsize=9)
     for e, color in zip(edges, edge_colors(len(edges))):
         if not e["map"] and not show_off:
             continue
@@ -76,7 +95,7 @@ def draw_structure(summary, path, show_off=None):
                                      linestyle="-" if e["map"] else "--",
                                      alpha=1.0 if e["map"] else 0.3, linewidth=2.0 if e["map"] else 1.0))
         t = 0.35  # label nearer the child end, so labels of edges sharing a parent do not collide
-        ax.text(x1 + t * (x0 - x1), y1 + t * (y0 - y1), f"{e['mean']:.2f}", color=color, fontsize=8,
+        ax.text(x1 + t * (x0 - x1), y1 + t * (y0 - y1), gate_label(e["mean"]), color=color, fontsize=8,
                 ha="center", va="center", alpha=1.0 if e["map"] else 0.5,
                 bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none"})
     for k, (x, y) in pos.items():
@@ -85,26 +104,38 @@ def draw_structure(summary, path, show_off=None):
     ax.set_xlim(-1.3, 1.3)
     ax.set_ylim(-1.3, 1.3)
     _save(fig, path)
+    return fig
 
 
-def plot_gate_history(history, path):
-    """PNG of every gate mean over training (Fig. 3a) from GateHistory's record."""
+def plot_gate_history(history, path, initial=None):
+    """PNG of every gate mean over training (Fig. 3a) from GateHistory's record (epochs from 1),
+    starting from ``initial`` (N x N gate means before training) at epoch 0; returns the figure."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
     means = np.asarray(history["gate_means"], np.float64)  # (epochs, N, N)
     epochs = np.asarray(history["epochs"])
+    if initial is not None and (not len(epochs) or epochs[0] > 0):
+        means = np.concatenate([np.asarray(initial, np.float64)[None], means])
+        epochs = np.concatenate([[0], epochs])
     n = means.shape[1]
     pairs = [(j, i) for j in range(n) for i in range(j)]
     fig = Figure(figsize=(6.0, 3.6))
     ax = fig.add_subplot()
+    ax.axhline(0.5, color="gray", linestyle=":", linewidth=1.0)  # the MAP threshold
+    marker = "o" if len(epochs) <= 60 else None
     for (j, i), color in zip(pairs, edge_colors(len(pairs))):
-        ax.plot(epochs, means[:, j, i], color=color, label=f"$c_{{{j + 1},{i + 1}}}$")
-    ax.set_xlabel("epoch")
+        ax.plot(epochs, means[:, j, i], color=color, marker=marker, markersize=3,
+                label=f"$c_{{{j + 1},{i + 1}}}$")
+    ax.set_xlim(min(epochs), max(max(epochs), 1))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch (0: before training; dotted: 0.5, above it the edge is on)")
     ax.set_ylabel("gate mean $\\mu$")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Gate means during training")
     if len(pairs) <= 20:
         ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))
     _save(fig, path)
+    return fig
 
 
 def _write_text(path, text):
@@ -130,5 +161,5 @@ def write_structure_artifacts(model, workdir):
         history = json.load(f)
     if not history.get("epochs"):
         return paths[:3]
-    plot_gate_history(history, paths[3])
+    plot_gate_history(history, paths[3], initial_gate_means(model))
     return paths

@@ -241,16 +241,35 @@ def run_batches(batch_fn, dataset, batch_size, total=None, progress=True):
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def summarize(per_example, info, split, num_samples):
-    """Table 1's columns from per-example values: means, standard errors, active units."""
+def data_note(info, split):
+    """The dataset's note, less what it says about the train/validation split on a test run."""
+    clauses = info.note.split("; ")
+    if split == "test":
+        clauses = [c for c in clauses if not c.startswith(("valid =", "train/valid =")) or "test" in c]
+    return "; ".join(clauses)
+
+
+def active_units_warning(num_samples, threshold=ACTIVE_UNIT_THRESHOLD):
+    """A warning when E_q[z] estimated from k samples is too noisy for the threshold, else None:
+    the k-sample mean adds Var_q(z_u) / k (about 1/k for an inactive unit) to Cov_x."""
+    if 1.0 / num_samples <= threshold / 10:
+        return None
+    return (f"with k = {num_samples} samples, Monte Carlo noise adds about 1/k = {1 / num_samples:.3g} "
+            f"to an inactive unit's variance (threshold {threshold}): active units are overcounted; "
+            f"use k >= {int(10 / threshold)}")
+
+
+def summarize(per_example, info, split, num_samples, sampled_means=True):
+    """Table 1's columns from per-example values: means, standard errors, active units
+    (``sampled_means``: the posterior means are k-sample averages, so warn at small k)."""
     ll = per_example["log_likelihood"]
     if not np.all(np.isfinite(ll)):
         raise ValueError(f"{int(np.sum(~np.isfinite(ll)))} of {len(ll)} per-example log-likelihoods "
                          "are not finite: the model's weights are broken")
     out = {"dataset": info.name, "split": split, "num_examples": int(len(ll)),
            "num_importance_samples": int(num_samples), "unit": "nats"}
-    if info.note:  # e.g. CIFAR-10's local copy is an approximation: say so wherever results go
-        out["data_note"] = info.note
+    if data_note(info, split):  # e.g. CIFAR-10's local copy is an approximation: say so wherever results go
+        out["data_note"] = data_note(info, split)
     for name in ("log_likelihood", "elbo", "kl"):
         if name in per_example:
             out[name], out[f"{name}_stderr"] = mean_and_stderr(per_example[name])
@@ -261,6 +280,8 @@ def summarize(per_example, info, split, num_samples):
         out["active_units_per_node"] = counts.tolist()
         out["active_units"] = int(counts.sum())
         out["posterior_mean_variance"] = variances.round(6).tolist()
+        if sampled_means and active_units_warning(num_samples):
+            out["active_units_warning"] = active_units_warning(num_samples)
     if info.likelihood == "gaussian":
         out["bits_per_dim"], out["bits_per_dim_stderr"] = mean_and_stderr(
             data.bits_per_dim(ll.astype(np.float64), info.input_dim))
@@ -327,10 +348,13 @@ def evaluate_saved_model(export_dir, dataset, split="test", data_dir=None, *,
         raise ValueError(f"{export_dir} has no {' or '.join(missing)} signature: re-export it with "
                          "this version of tfgvae, or evaluate the run with --workdir")
     info, ds = test_dataset(dataset, split, data_dir, batch_size=batch_size, limit=limit, seed=seed)
+    if hasattr(loaded, "info") and int(loaded.info()["input_dim"]) != info.input_dim:
+        raise ValueError(f"{export_dir} takes images of {int(loaded.info()['input_dim'])} values but "
+                         f"{dataset} has {info.input_dim}: give the --dataset it was trained on")
     start = time.perf_counter()
     per_example = run_batches(saved_model_batch_fn(loaded, num_samples, seed), ds, batch_size,
                               min(limit or math.inf, getattr(info, f"num_{split}")), progress)
-    summary = summarize(per_example, info, split, num_samples)
+    summary = summarize(per_example, info, split, num_samples, sampled_means=False)
     if "posterior_mean" in per_example:
         summary["active_units_method"] = "SavedModel encode: posterior means along the mean pass"
     if hasattr(loaded, "structure"):
@@ -360,6 +384,8 @@ def format_table(summary):
         dim = len(summary["posterior_mean_variance"][0])
         units = ", ".join(f"z{k + 1} {a}/{dim}" for k, a in enumerate(summary["active_units_per_node"]))
         rows.append(f"active units: {summary['active_units']} ({units})")
+        if "active_units_warning" in summary:
+            rows.append(f"warning: {summary['active_units_warning']}")
     if "data_note" in summary:
         rows.append(f"note: {summary['data_note']}")
     return "\n".join(rows)

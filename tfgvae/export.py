@@ -64,24 +64,62 @@ def _keys(seed, num):
     return tf.unstack(tf.random.experimental.stateless_split(tf.stack([seed, 0]), num))
 
 
-def _check_x(x, endpoint):
-    """x, once checked finite and in [0, 1]; the checks run before anything that reads it."""
-    x = tf.debugging.assert_all_finite(x, f"{endpoint}: x must be finite")
-    checks = [tf.debugging.assert_greater_equal(x, 0.0, f"{endpoint}: x must lie in [0, 1]"),
-              tf.debugging.assert_less_equal(x, 1.0, f"{endpoint}: x must lie in [0, 1]")]
-    with tf.control_dependencies(checks):
-        return tf.identity(x)
+def _shape_text(shape):
+    if not shape:
+        return "a scalar"
+    return "shape (" + ", ".join("batch" if d is None else str(d) for d in shape) + ")"
 
 
-def _check_count(value, name, endpoint):
-    """value, once checked >= 1, before anything that reads it."""
-    with tf.control_dependencies([tf.debugging.assert_greater_equal(
-            value, 1, f"{endpoint}: {name} must be >= 1")]):
+def _fed_shape(value):
+    """tf.shape of a signature input as fed: Grappler folds it into the declared shape unless
+    hidden behind an op of unknown output shape."""
+    if value.shape.is_fully_defined():  # scalars: a serialization round trip hides the shape
+        return tf.shape(tf.io.parse_tensor(tf.io.serialize_tensor(value), value.dtype))
+    return tf.shape(tf.raw_ops.PlaceholderWithDefault(input=value, shape=None))
+
+
+def _checked(value, shape, endpoint, name, checks=()):
+    """``value`` once its runtime shape matches ``shape`` (None: any size) and then each of
+    ``checks(value) -> assert op`` passed; every failure names the signature and the argument.
+
+    Signatures (``loaded.signatures[...]``, TF Serving) do not check shapes when called, so
+    this runs first in the graph, before anything reads ``value``.
+    """
+    actual = _fed_shape(value)
+    rank_ok = tf.equal(tf.size(actual), len(shape))
+    fixed = [(k, d) for k, d in enumerate(shape) if d is not None]
+    ok = rank_ok if not fixed else tf.cond(
+        rank_ok, lambda: tf.reduce_all(tf.stack([tf.equal(actual[k], d) for k, d in fixed])),
+        lambda: tf.constant(False))
+    shape_check = tf.debugging.Assert(
+        ok, [f"{endpoint}: {name} must be {_shape_text(shape)}, got shape", actual], summarize=8)
+    with tf.control_dependencies([shape_check]):
+        value = tf.identity(value)
+    with tf.control_dependencies([check(value) for check in checks]):
         return tf.identity(value)
 
 
+def _check_x(x, endpoint, input_dim):
+    """x, once checked of shape (batch, D), finite and in [0, 1]."""
+    message = f"{endpoint}: x must lie in [0, 1]"
+    return _checked(x, (None, input_dim), endpoint, "x", [
+        lambda v: tf.debugging.assert_all_finite(v, f"{endpoint}: x must be finite"),
+        lambda v: tf.debugging.assert_greater_equal(v, 0.0, message),
+        lambda v: tf.debugging.assert_less_equal(v, 1.0, message)])
+
+
+def _check_count(value, name, endpoint):
+    """A scalar ``value``, once checked >= 1."""
+    return _checked(value, (), endpoint, name, [
+        lambda v: tf.debugging.assert_greater_equal(v, 1, f"{endpoint}: {name} must be >= 1")])
+
+
+def _check_seed(seed, endpoint):
+    return _checked(seed, (), endpoint, "seed")
+
+
 def serving_functions(model, image_shape=None):
-    """{name: tf.function with an input signature} for every endpoint but Keras's ``serve``."""
+    """{name: tf.function with an input signature} for every endpoint in SIGNATURES."""
     cfg = model.config
     lik = cfg.likelihood
     image_shape = tuple(image_shape or image_shape_for(cfg.input_dim))
@@ -91,11 +129,16 @@ def serving_functions(model, image_shape=None):
     z_spec = tf.TensorSpec((None, cfg.num_nodes, cfg.node_dim), tf.float32, name="z")
     seed_spec = tf.TensorSpec((), tf.int32, name="seed")
 
+    @tf.function(input_signature=[x_spec])
+    def serve(x):
+        """Reconstruction means, ``model(x)``: z drawn from the model's exported seed generator."""
+        return {"means": model(_check_x(x, "serve", cfg.input_dim), training=False)}
+
     @tf.function(input_signature=[tf.TensorSpec((), tf.int32, name="num"), seed_spec])
     def sample(num, seed):
         """Ancestral samples from p(x, z | c_MAP): likelihood means, one x ~ p(x | z), and z."""
         num = _check_count(num, "num", "sample")
-        k_z, k_x = _keys(seed, 2)
+        k_z, k_x = _keys(_check_seed(seed, "sample"), 2)
         noise = tf.random.stateless_normal((num, cfg.num_nodes, cfg.node_dim), seed=k_z)
         z, _, _ = model.descend(model.gates.map(), noise, None, training=False)
         params = model.decode(z, training=False)
@@ -105,7 +148,7 @@ def serving_functions(model, image_shape=None):
     @tf.function(input_signature=[x_spec])
     def encode(x):
         """Posterior mean and log-variance of each node along the mean pass (parents at their means)."""
-        x = _check_x(x, "encode")
+        x = _check_x(x, "encode", cfg.input_dim)
         gates = model.gates.map()
         bottom_up = model.encode(x, training=False)
         z, _, _ = model.descend(gates, tf.zeros_like(bottom_up[0]), bottom_up, training=False)
@@ -115,14 +158,16 @@ def serving_functions(model, image_shape=None):
     @tf.function(input_signature=[z_spec])
     def decode(z):
         """E[x | z]."""
-        z = tf.debugging.assert_all_finite(z, "decode: z must be finite")
+        z = _checked(z, (None, cfg.num_nodes, cfg.node_dim), "decode", "z", [
+            lambda v: tf.debugging.assert_all_finite(v, "decode: z must be finite")])
         return {"means": likelihoods.mean(lik, model.decode(z, training=False))}
 
     @tf.function(input_signature=[x_spec, seed_spec])
     def reconstruct(x, seed):
         """E[x | z] at one z ~ q(z | x, c_MAP)."""
-        x = _check_x(x, "reconstruct")
+        x = _check_x(x, "reconstruct", cfg.input_dim)
         bottom_up = model.encode(x, training=False)
+        seed = _check_seed(seed, "reconstruct")
         noise = tf.random.stateless_normal(tf.shape(bottom_up[0]), seed=_keys(seed, 1)[0])
         z, _, _ = model.descend(model.gates.map(), noise, bottom_up, training=False)
         return {"means": likelihoods.mean(lik, model.decode(z, training=False)), "z": z}
@@ -130,7 +175,8 @@ def serving_functions(model, image_shape=None):
     @tf.function(input_signature=[x_spec, seed_spec])
     def elbo(x, seed):
         """Single-sample ELBO per example (Eq. 5) and its terms, in nats."""
-        x = _check_x(x, "elbo")
+        x = _check_x(x, "elbo", cfg.input_dim)
+        seed = _check_seed(seed, "elbo")
         terms = evaluation.importance_terms(model, x, 1, 1, seed=seed)
         return {"elbo": terms["elbo"], "reconstruction": terms["elbo"] + terms["kl"],
                 "kl": terms["kl"], "kl_per_node": terms["kl_per_node"]}
@@ -138,8 +184,9 @@ def serving_functions(model, image_shape=None):
     @tf.function(input_signature=[x_spec, tf.TensorSpec((), tf.int32, name="k"), seed_spec])
     def log_likelihood(x, k, seed):
         """Importance-sampled log p(x | c_MAP) per example with k samples, in nats."""
-        x = _check_x(x, "log_likelihood")
+        x = _check_x(x, "log_likelihood", cfg.input_dim)
         k = _check_count(k, "k", "log_likelihood")
+        seed = _check_seed(seed, "log_likelihood")
         return {"log_likelihood": evaluation.importance_log_likelihood(
             model, x, k, LOG_LIKELIHOOD_CHUNK, seed=seed)}
 
@@ -156,15 +203,15 @@ def serving_functions(model, image_shape=None):
                 "node_dim": tf.constant(cfg.node_dim), "likelihood": tf.constant(lik),
                 "structure": tf.constant(cfg.structure)}
 
-    return {"sample": sample, "encode": encode, "decode": decode, "reconstruct": reconstruct,
+    return {"serve": serve, "sample": sample, "encode": encode, "decode": decode, "reconstruct": reconstruct,
             "elbo": elbo, "log_likelihood": log_likelihood, "structure": structure, "info": info}
 
 
 def build_archive(model, image_shape=None):
-    """A ``keras.export.ExportArchive`` of ``model`` with Keras's ``serve`` and all SIGNATURES."""
+    """A ``keras.export.ExportArchive`` of ``model`` with all SIGNATURES; ``serve``, the first,
+    is also ``serving_default``."""
     archive = keras.export.ExportArchive()
-    archive.track_and_add_endpoint(  # Keras's default: x -> reconstruction means (model.call)
-        "serve", model, [tf.TensorSpec((None, model.config.input_dim), tf.float32)])
+    archive.track(model)
     for name, fn in serving_functions(model, image_shape).items():
         archive.add_endpoint(name, fn)
     return archive

@@ -73,7 +73,9 @@ class GraphVAEHyperModel(kt.HyperModel):
     def build(self, hp):
         config = self.trial_config(hp)
         k = train.steps_per_execution(config.steps_per_execution, {self.steps: "training steps of an epoch"})
-        return train.compile_model(train.build_model(config, self.info), config, self.steps, k)
+        model = train.compile_model(train.build_model(config, self.info), config, self.steps, k)
+        model.optimizer.build(model.trainable_variables)  # so a trial's checkpoint restores its Adam state
+        return model
 
     def fit(self, hp, model, *args, **kwargs):
         config = self.trial_config(hp)
@@ -101,27 +103,30 @@ def trial_rows(tuner):
         values = trial.hyperparameters.values
         m = values["latent_dim"]
         node_dim = values[f"node_dim_M{m}"]
-        rows.append({"trial": trial.trial_id, "latent_dim": m, "node_dim": node_dim,
+        rows.append({"trial": int(trial.trial_id) + 1, "latent_dim": m,  # keras-tuner's "Trial #" "node_dim": node_dim,
                      "num_nodes": m // node_dim, "structure": values["structure"],
                      "score": trial.score, "status": trial.status,
+                     "val_elbo": None if trial.score is None else -trial.score,
                      **{k: values[k] for k in ("temperature_decay", "learning_rate") if k in values}})
     return sorted(rows, key=lambda r: math.inf if r["score"] is None else r["score"])
 
 
 def format_table(rows):
-    """A plain-text table of trials (score = validation negative ELBO, nats)."""
-    header = f"{'trial':>6} {'M':>4} {'N':>4} {'N_prime':>7} {'structure':>9} {'val -ELBO':>10} status"
+    """A plain-text table of trials: the validation ELBO (nats; the search minimises -ELBO)."""
+    header = f"{'trial':>6} {'M':>4} {'N':>4} {'N_prime':>7} {'structure':>9} {'val ELBO':>10} status"
     lines = [header]
     for r in rows:
-        score = "-" if r["score"] is None else f"{r['score']:.3f}"
+        score = "-" if r["score"] is None else f"{-r['score']:.3f}"
         lines.append(f"{r['trial']:>6} {r['latent_dim']:>4} {r['num_nodes']:>4} {r['node_dim']:>7} "
                      f"{r['structure']:>9} {score:>10} {r['status']}")
     return "\n".join(lines)
 
 
 def plot_factorizations(rows, path):
-    """Fig. 4: best validation ELBO against N', one line per M (log2 x axis)."""
+    """Fig. 4: best validation ELBO against N', one line per M (log2 x axis, ticks at the N'
+    tried); returns the figure."""
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -135,6 +140,10 @@ def plot_factorizations(rows, path):
             xs = sorted(best)
             ax.plot(xs, [best[x] for x in xs], marker="o", label=f"M = {m}")
     ax.set_xscale("log", base=2)
+    tried = sorted({r["node_dim"] for r in rows if r["score"] is not None})
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(tried))  # ticks at the N' tried
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter([str(d) for d in tried]))
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel("node dimension N' (N = M / N')")
     ax.set_ylabel("validation ELBO (nats)")
     ax.set_title("Node factorizations")
@@ -144,6 +153,7 @@ def plot_factorizations(rows, path):
     fig.savefig(tmp, dpi=120)
     plt.close(fig)
     os.replace(tmp, path)
+    return fig
 
 
 def search(base, space, workdir, tuner_name="bayesian", max_trials=10, export_dir=None):
@@ -152,7 +162,7 @@ def search(base, space, workdir, tuner_name="bayesian", max_trials=10, export_di
     hypermodel = GraphVAEHyperModel(base, space, info, steps)
     tuner = make_tuner(tuner_name, hypermodel, workdir, "search", max_trials, base.epochs, base.seed)
     tuner.search(train_stream(0), validation_data=valid_ds, epochs=base.epochs, steps_per_epoch=steps,
-                 validation_steps=base.validation_steps, verbose=base.verbose)
+                 validation_steps=base.validation_steps, verbose=base.verbose, shuffle=False)
     rows = trial_rows(tuner)
     if not any(r["status"] == "COMPLETED" for r in rows):
         failed = [t for t in tuner.oracle.trials.values() if t.message]
