@@ -1,4 +1,4 @@
-"""Servable SavedModels: tensor-only signatures, atomic export, and restoring a run for export.
+"""Servable SavedModels: tensor-only signatures and atomic export.
 
 Every endpoint is a ``tf.function`` with an explicit input signature that takes and
 returns tensors (dicts of tensors), so the SavedModel serves from any TensorFlow program
@@ -17,6 +17,7 @@ import keras
 from tfgvae import evaluation, likelihoods
 from tfgvae.data import DATASETS
 from tfgvae.nodes import fuse
+from tfgvae.runs import load_run  # noqa: F401  (restoring lives in tfgvae.runs; kept for callers)
 
 SIGNATURES = ("serve", "sample", "encode", "decode", "reconstruct", "elbo", "log_likelihood",
               "structure", "info")
@@ -193,29 +194,3 @@ def export_saved_model(model, export_dir, image_shape=None):
         shutil.rmtree(staging, ignore_errors=True)
     return export_dir
 
-
-def load_run(workdir):
-    """(model, TrainConfig, DatasetInfo) of a training run, restored from its latest checkpoint.
-
-    Rebuilds the model from ``workdir/config.json`` and restores its weights from
-    ``workdir/checkpoints``; raises ValueError (one line) if either is missing or does not fit.
-    """
-    from tfgvae import train  # train imports this module
-    from tfgvae.config import TrainConfig
-
-    if not os.path.exists(os.path.join(workdir, "config.json")):
-        raise ValueError(f"{workdir} is not a training run: it has no config.json")
-    config = TrainConfig.load(workdir)
-    info = DATASETS.get(config.dataset)
-    if info is None:
-        raise ValueError(f"{workdir}/config.json names an unknown dataset {config.dataset!r}")
-    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-    if latest is None:
-        raise ValueError(f"{workdir}/checkpoints holds no checkpoint: train the run first")
-    model = train.build_model(config, info)
-    try:
-        tf.train.Checkpoint(model=model).restore(latest).expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise ValueError(f"{latest} does not fit the model of {workdir}/config.json: "
-                         f"{str(e).splitlines()[0]}") from None
-    return model, config, info

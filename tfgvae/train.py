@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tfgvae import artifacts, callbacks, data, distribute, export
 from tfgvae.config import RESUMABLE_FIELDS, TrainConfig
-from tfgvae.model import GraphVAE
+from tfgvae.runs import build_model  # noqa: F401  (also tfgvae.train.build_model)
 
 
 def prepare_workdir(config, workdir):
@@ -23,12 +23,6 @@ def prepare_workdir(config, workdir):
             raise ValueError(f"{workdir} holds a run with different settings ({', '.join(changed)}): "
                              "use a new --workdir or the same flags")
     callbacks.write_json_atomic(path, config.to_dict())
-
-
-def build_model(config, info):
-    """An uncompiled GraphVAE for ``config`` on a dataset described by ``info``."""
-    return GraphVAE(config.model_config(info.input_dim, info.likelihood), seed=config.seed,
-                    temperature=config.temperature(0))
 
 
 def compile_model(model, config, steps_per_epoch, steps_per_execution=1):
