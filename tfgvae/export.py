@@ -16,7 +16,7 @@ import keras
 
 from tfgvae import evaluation, likelihoods
 from tfgvae.data import DATASETS
-from tfgvae.nodes import fuse
+from tfgvae.distributions import posterior_given_parents
 from tfgvae.runs import load_run  # noqa: F401  (restoring lives in tfgvae.runs; kept for callers)
 
 SIGNATURES = ("serve", "sample", "encode", "decode", "reconstruct", "elbo", "log_likelihood",
@@ -31,33 +31,6 @@ def image_shape_for(input_dim):
             return tuple(info.image_shape)
     side = math.isqrt(input_dim)
     return (side, side, 1) if side * side == input_dim else (1, input_dim, 1)
-
-
-def posterior_given_parents(model, bottom_up, z, gates):
-    """q(z_n | x, c * z_pa(n)) for every node at given parent values z (Eqs. 6, 7, 18).
-
-    bottom_up: (mu, logvar) each (B, N, N'); z: (B, N, N'); gates (B or 1, N, N).
-    Returns the fused posterior (mu, logvar), each (B, N, N'); the root's is its bottom-up
-    Gaussian. With z from ``model.descend`` under the same gates, z_n = mu_n + sigma_n * noise_n.
-    """
-    mu_bu, lv_bu = bottom_up
-    n = model.config.num_nodes
-    if n == 1:
-        return mu_bu, lv_bu
-    td = model.top_down
-    c, d = n - 1, model.config.node_dim
-    # Child i's first-layer input is [c_{j,i} z_j]_j @ child_kernels()[i] (zero rows for j <= i).
-    gated = tf.transpose(gates, (2, 0, 1))[:c, :, :, None] * z[None]  # (C, B, N, N')
-    pre = tf.matmul(tf.reshape(gated, (c, -1, n * d)), td.child_kernels())  # (C, B, S H)
-    weights = {k: tf.unstack(tf.convert_to_tensor(v)) for k, v in td.node_weights().items()}
-    mus, lvs = [], []
-    for i in range(c):
-        w = {k: v[i] for k, v in weights.items()}
-        mu_t, lv_t, _ = td.finish(tf.reshape(pre[i], (-1, td.STREAMS, td.hidden)) + w["b1"], w, False)
-        mu, lv = fuse(mu_bu[:, i], lv_bu[:, i], mu_t[:, 1], lv_t[:, 1])
-        mus.append(mu)
-        lvs.append(lv)
-    return tf.stack(mus + [mu_bu[:, -1]], axis=1), tf.stack(lvs + [lv_bu[:, -1]], axis=1)
 
 
 def _keys(seed, num):

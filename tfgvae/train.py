@@ -149,6 +149,9 @@ def train_and_evaluate(config, workdir):
         print(f"Resuming {workdir} at step {done} (epoch {done // steps + 1}, batch {done % steps + 1}).")
     callback_list = [callbacks.TemperatureSchedule(config.temperature),
                      callbacks.NonFiniteGuard(ckpt_dir), checkpoint]
+    if config.freeze_structure_epoch is not None:  # before the epoch's first step
+        callback_list.insert(0, callbacks.FreezeStructure(
+            config.freeze_structure_epoch, os.path.join(workdir, "structure_frozen.json") if chief else None))
     if chief:
         callback_list += [callbacks.GateHistory(os.path.join(workdir, "gate_history.json")),
                           callbacks.EpochTensorBoard(os.path.join(workdir, "logs"))]
