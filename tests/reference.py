@@ -43,14 +43,17 @@ def _bn(a, gamma, beta, mean, var, training):
     return batch_norm(a, gamma, beta, mean, var), (mean, var)
 
 
-def descend(model, gates, noise, bu_mu, bu_lv, training=False):
-    """Posterior pass; training: batch BN moments (moving ones otherwise).
+def descend(model, gates, noise, bu_mu, bu_lv, training=False, posterior_gates=None):
+    """Posterior pass; training: batch BN moments (moving ones otherwise). The posterior's
+    top-down heads read the parents through ``posterior_gates`` (default: ``gates``).
 
     Returns z, log_q, log_p, and the top-down batch-norm moments used, (N-1, 2, H) each.
     """
     n = model.config.num_nodes
     noise = np.asarray(noise, np.float64)
     gates = np.broadcast_to(np.asarray(gates, np.float64), (noise.shape[0], n, n))
+    q_gates = gates if posterior_gates is None else np.broadcast_to(
+        np.asarray(posterior_gates, np.float64), (noise.shape[0], n, n))
     z, log_q, log_p = [None] * n, [None] * n, [None] * n
     means, variances = np.zeros((max(n - 1, 0), 2, model.config.hidden)), np.zeros((max(n - 1, 0), 2, model.config.hidden))
     if n > 1:
@@ -65,9 +68,9 @@ def descend(model, gates, noise, bu_mu, bu_lv, training=False):
             mu_p, lv_p = np.zeros_like(noise[:, i]), np.zeros_like(noise[:, i])
             mu_q, lv_q = bu_mu[:, i], bu_lv[:, i]
         else:
-            parents = np.concatenate([z[j] * gates[:, j, i][:, None] for j in range(i + 1, n)], axis=1)
             outs = []
-            for s in range(2):
+            for s, gs in enumerate((gates, q_gates)):
+                parents = np.concatenate([z[j] * gs[:, j, i][:, None] for j in range(i + 1, n)], axis=1)
                 a = parents @ w1[(i, s)] + g["b1"][i, s]
                 a, (means[i, s], variances[i, s]) = _bn(a, bn["gamma"][i, s], bn["beta"][i, s],
                                                         bn["moving_mean"][i, s], bn["moving_var"][i, s], training)

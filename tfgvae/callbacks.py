@@ -210,3 +210,30 @@ class TestLogLikelihood(keras.callbacks.Callback):
             with self.writer.as_default():
                 tf.summary.scalar("test_log_likelihood", ll, step=epoch)
             self.writer.flush()
+
+
+class FreezeStructure(keras.callbacks.Callback):
+    """``--freeze_structure_epoch=E``: after E epochs of learning the gates, fix them at the MAP
+    structure c* (mu > 0.5, Eq. 17) at the start of epoch E + 1 and train on with c = c*.
+
+    The switch is a model variable (``DependencyGates.freeze``), so checkpoints carry it and a
+    resumed run stays frozen (or freezes at the same point from the same gate means). ``path``
+    (the chief's ``structure_frozen.json``) records when it froze and what it froze.
+    """
+
+    def __init__(self, epoch, path=None):
+        super().__init__()
+        self.epoch = epoch
+        self.path = path
+
+    def on_epoch_begin(self, epoch, logs=None):
+        gates = self.model.gates
+        if epoch < self.epoch or gates.is_frozen():
+            return
+        means = np.asarray(gates.means())
+        adjacency = gates.freeze()
+        if self.path:
+            write_json_atomic(self.path, {
+                "epoch": self.epoch, "step": int(self.model.optimizer.iterations.numpy()),
+                "first_frozen_epoch": epoch + 1, "gate_means": means.round(6).tolist(),
+                "map_adjacency": adjacency.astype(int).tolist()})

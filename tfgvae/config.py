@@ -9,8 +9,9 @@ import os
 
 from absl import flags
 
+from tfgvae.adjacency import check_adjacency, read_adjacency
 from tfgvae.distribute import STRATEGIES
-from tfgvae.model import ModelConfig
+from tfgvae.model import ENCODER_GRAPHS, ModelConfig
 from tfgvae.structure import STRUCTURES, validate_structure
 
 
@@ -53,9 +54,20 @@ class TrainConfig:
     test_ll_every_epochs: int = 0  # 0: no periodic test log-likelihood (Fig. 5)
     test_ll_examples: int = 1000
     test_ll_samples: int = 100
+    adjacency: tuple | None = None  # structure "custom": the matrix (--adjacency reads it from a file)
+    freeze_structure_epoch: int | None = None  # learn gates for this many epochs, then fix c* (Eq. 17)
+    encoder_graph: str = "shared"  # "fc": q's top-down heads read every parent (Sec. 4.3 ablation)
 
     def __post_init__(self):
-        validate_structure(self.structure, self.num_nodes, self.latent_dim)
+        if self.adjacency is not None:  # config.json gives lists: keep tuples, so configs compare equal
+            object.__setattr__(self, "adjacency", tuple(tuple(int(v) for v in row) for row in self.adjacency))
+        validate_structure(self.structure, self.num_nodes, self.latent_dim, self.adjacency)
+        if self.freeze_structure_epoch is not None and (
+                self.structure != "graph" or self.freeze_structure_epoch < 1):
+            raise ValueError(f"freeze_structure_epoch needs --structure=graph and a value >= 1, got "
+                             f"{self.freeze_structure_epoch} with structure {self.structure!r}")
+        if self.encoder_graph not in ENCODER_GRAPHS:
+            raise ValueError(f"encoder_graph must be one of {', '.join(ENCODER_GRAPHS)}, got {self.encoder_graph!r}")
         if self.node_dim is not None and self.node_dim * self.num_nodes != self.latent_dim:
             raise ValueError(f"node_dim N'={self.node_dim} x num_nodes N={self.num_nodes} != "
                              f"latent_dim M={self.latent_dim}: give M and N, or N and N'")
@@ -90,7 +102,9 @@ class TrainConfig:
                            node_dim=self.latent_dim // self.num_nodes, structure=self.structure,
                            likelihood=likelihood, decode_from=self.decode_from,
                            per_example_gates=self.per_example_gates, head_hidden=self.head_hidden,
-                           gate_init=self.gate_init, gate_lr_multiplier=self.gate_lr_multiplier)
+                           gate_init=self.gate_init, gate_lr_multiplier=self.gate_lr_multiplier,
+                           adjacency=self.adjacency, freezable_gates=self.freeze_structure_epoch is not None,
+                           encoder_graph=self.encoder_graph)
 
     def temperature(self, epoch):
         """tau at a 0-based epoch: max(tau_0 * decay^epoch, tau_min) (App. B.2, floored)."""
@@ -174,10 +188,21 @@ def define_flags():
                          "subset (Fig. 5; test_ll_history.json and TensorBoard); 0: never.")
     flags.DEFINE_integer("test_ll_examples", d.test_ll_examples, "Test images in that estimate.")
     flags.DEFINE_integer("test_ll_samples", d.test_ll_samples, "Importance samples k in that estimate.")
+    flags.DEFINE_string("adjacency", None,
+                        "JSON file of the fixed DAG c[j][i] (parent j -> child i, 0-based) for "
+                        "--structure=custom: a run's structure.json, {\"adjacency\": rows} or rows.")
+    flags.DEFINE_integer("freeze_structure_epoch", None,
+                         "Learn the gates for this many epochs, then fix the MAP structure and train on.")
+    flags.DEFINE_enum("encoder_graph", d.encoder_graph, list(ENCODER_GRAPHS),
+                      "Posterior graph: the learned gates (shared) or fully connected (fc, Sec. 4.3).")
 
 
 def config_from_flags(values=None):
     """A TrainConfig from parsed flags (absl's FLAGS by default)."""
     values = values or flags.FLAGS
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{name: values[name].value for name in fields})
+    kwargs = {name: values[name].value for name in fields}
+    if kwargs["adjacency"] is not None:  # the flag names a file; the config holds its matrix
+        path = kwargs["adjacency"]
+        kwargs["adjacency"] = check_adjacency(read_adjacency(path), kwargs["num_nodes"], source=path)
+    return TrainConfig(**kwargs)

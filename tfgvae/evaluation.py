@@ -20,7 +20,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfgvae import data, likelihoods
+from tfgvae import artifacts, data, likelihoods, runs
 
 ACTIVE_UNIT_THRESHOLD = 1e-2  # Burda et al. (2016): unit u is active if Cov_x(E_q[z_u]) > 1e-2
 DEFAULT_NUM_SAMPLES = 5000
@@ -307,10 +307,9 @@ def evaluate_model(model, dataset, split="test", data_dir=None, *, num_samples=D
 
 
 def evaluate_workdir(workdir, data_dir=None, split="test", write_artifacts=True, **kwargs):
-    """Evaluate a training run's latest checkpoint (``export.load_run``) on ``split`` and write its
+    """Evaluate a training run's latest checkpoint (``runs.load_run``) on ``split`` and write its
     structure artifacts into ``workdir``. kwargs: those of ``evaluate_model``."""
-    from tfgvae import artifacts, export  # export imports this module
-    model, config, _ = export.load_run(workdir)
+    model, config, _ = runs.load_run(workdir)
     summary, per_example = evaluate_model(model, config.dataset, split, data_dir or config.data_dir,
                                           **kwargs)
     summary.update(artifacts.structure_summary(model), source=os.path.abspath(workdir))

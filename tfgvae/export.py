@@ -1,4 +1,4 @@
-"""Servable SavedModels: tensor-only signatures, atomic export, and restoring a run for export.
+"""Servable SavedModels: tensor-only signatures and atomic export.
 
 Every endpoint is a ``tf.function`` with an explicit input signature that takes and
 returns tensors (dicts of tensors), so the SavedModel serves from any TensorFlow program
@@ -16,7 +16,8 @@ import keras
 
 from tfgvae import evaluation, likelihoods
 from tfgvae.data import DATASETS
-from tfgvae.nodes import fuse
+from tfgvae.distributions import posterior_given_parents
+from tfgvae.runs import load_run  # noqa: F401  (restoring lives in tfgvae.runs; kept for callers)
 
 SIGNATURES = ("serve", "sample", "encode", "decode", "reconstruct", "elbo", "log_likelihood",
               "structure", "info")
@@ -30,33 +31,6 @@ def image_shape_for(input_dim):
             return tuple(info.image_shape)
     side = math.isqrt(input_dim)
     return (side, side, 1) if side * side == input_dim else (1, input_dim, 1)
-
-
-def posterior_given_parents(model, bottom_up, z, gates):
-    """q(z_n | x, c * z_pa(n)) for every node at given parent values z (Eqs. 6, 7, 18).
-
-    bottom_up: (mu, logvar) each (B, N, N'); z: (B, N, N'); gates (B or 1, N, N).
-    Returns the fused posterior (mu, logvar), each (B, N, N'); the root's is its bottom-up
-    Gaussian. With z from ``model.descend`` under the same gates, z_n = mu_n + sigma_n * noise_n.
-    """
-    mu_bu, lv_bu = bottom_up
-    n = model.config.num_nodes
-    if n == 1:
-        return mu_bu, lv_bu
-    td = model.top_down
-    c, d = n - 1, model.config.node_dim
-    # Child i's first-layer input is [c_{j,i} z_j]_j @ child_kernels()[i] (zero rows for j <= i).
-    gated = tf.transpose(gates, (2, 0, 1))[:c, :, :, None] * z[None]  # (C, B, N, N')
-    pre = tf.matmul(tf.reshape(gated, (c, -1, n * d)), td.child_kernels())  # (C, B, S H)
-    weights = {k: tf.unstack(tf.convert_to_tensor(v)) for k, v in td.node_weights().items()}
-    mus, lvs = [], []
-    for i in range(c):
-        w = {k: v[i] for k, v in weights.items()}
-        mu_t, lv_t, _ = td.finish(tf.reshape(pre[i], (-1, td.STREAMS, td.hidden)) + w["b1"], w, False)
-        mu, lv = fuse(mu_bu[:, i], lv_bu[:, i], mu_t[:, 1], lv_t[:, 1])
-        mus.append(mu)
-        lvs.append(lv)
-    return tf.stack(mus + [mu_bu[:, -1]], axis=1), tf.stack(lvs + [lv_bu[:, -1]], axis=1)
 
 
 def _keys(seed, num):
@@ -240,29 +214,3 @@ def export_saved_model(model, export_dir, image_shape=None):
         shutil.rmtree(staging, ignore_errors=True)
     return export_dir
 
-
-def load_run(workdir):
-    """(model, TrainConfig, DatasetInfo) of a training run, restored from its latest checkpoint.
-
-    Rebuilds the model from ``workdir/config.json`` and restores its weights from
-    ``workdir/checkpoints``; raises ValueError (one line) if either is missing or does not fit.
-    """
-    from tfgvae import train  # train imports this module
-    from tfgvae.config import TrainConfig
-
-    if not os.path.exists(os.path.join(workdir, "config.json")):
-        raise ValueError(f"{workdir} is not a training run: it has no config.json")
-    config = TrainConfig.load(workdir)
-    info = DATASETS.get(config.dataset)
-    if info is None:
-        raise ValueError(f"{workdir}/config.json names an unknown dataset {config.dataset!r}")
-    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-    if latest is None:
-        raise ValueError(f"{workdir}/checkpoints holds no checkpoint: train the run first")
-    model = train.build_model(config, info)
-    try:
-        tf.train.Checkpoint(model=model).restore(latest).expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise ValueError(f"{latest} does not fit the model of {workdir}/config.json: "
-                         f"{str(e).splitlines()[0]}") from None
-    return model, config, info

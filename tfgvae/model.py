@@ -10,12 +10,13 @@ import json
 import tensorflow as tf
 import keras
 
-from tfgvae import distribute, likelihoods, networks
+from tfgvae import distribute, distributions, likelihoods, networks
 from tfgvae.nodes import BottomUpHeads, TopDownHeads, sample_node
 from tfgvae.structure import DependencyGates, validate_structure
 
 MAX_LOGGED_NODES = 10  # per-node KL and per-gate means appear in the logs up to this many nodes
 LOOP_MIN_NODES = 8  # descend in a tf.while_loop from this many nodes on (docs/performance.md)
+ENCODER_GRAPHS = ("shared", "fc")  # the posterior's graph: the prior's gates, or fully connected
 
 
 def random_algorithm():
@@ -42,9 +43,16 @@ class ModelConfig:
     head_hidden: int | None = None  # width of MLP_BU's hidden layer (default ``hidden``); footnote 2
     gate_init: float = 0.5  # initial Bernoulli mean of every learned gate
     gate_lr_multiplier: float = 1.0  # the gates' logits move this many times faster (see DependencyGates)
+    adjacency: tuple | None = None  # structure "custom": c[j][i], 0/1 (tfgvae.adjacency)
+    freezable_gates: bool = False  # learned gates carry the variables that freeze them (--freeze_structure_epoch)
+    encoder_graph: str = "shared"  # "shared": q's top-down heads read c * z_pa; "fc": all parents (Sec. 4.3)
 
     def __post_init__(self):
-        validate_structure(self.structure, self.num_nodes)
+        if self.adjacency is not None:  # JSON gives lists: keep tuples, so configs compare equal
+            object.__setattr__(self, "adjacency", tuple(tuple(int(v) for v in row) for row in self.adjacency))
+        validate_structure(self.structure, self.num_nodes, adjacency=self.adjacency)
+        if self.encoder_graph not in ENCODER_GRAPHS:
+            raise ValueError(f"encoder_graph must be one of {', '.join(ENCODER_GRAPHS)}, got {self.encoder_graph!r}")
         if self.node_dim < 1 or self.input_dim < 1:
             raise ValueError(f"node_dim and input_dim must be >= 1, got {self.node_dim}, {self.input_dim}")
         if self.decode_from not in ("first", "all"):
@@ -88,7 +96,10 @@ class GraphVAE(keras.Model):
         self.bottom_up = BottomUpHeads(n, d, config.bottom_up_hidden, name="bottom_up")
         self.top_down = TopDownHeads(n, d, config.hidden, name="top_down") if n > 1 else None
         self.gates = DependencyGates(n, config.structure, config.per_example_gates, name="gates",
-                                     init_mean=config.gate_init, lr_multiplier=config.gate_lr_multiplier)
+                                     init_mean=config.gate_init, lr_multiplier=config.gate_lr_multiplier,
+                                     adjacency=config.adjacency, freezable=config.freezable_gates)
+        if self.top_down is not None:
+            self.top_down.ungated_posterior = config.encoder_graph == "fc"
         self.decoder = networks.decoder(config.input_dim)
         self.head = likelihoods.ObservationHead(config.likelihood, config.input_dim, name="observation")
         self.temperature = keras.Variable(temperature, trainable=False, name="temperature")
@@ -140,11 +151,18 @@ class GraphVAE(keras.Model):
         # Same maths either way (tests/test_fast_path.py); the loop compiles in O(1) in N.
         looped = self.descent == "looped" or (
             self.descent == "auto" and self.config.num_nodes >= LOOP_MIN_NODES
-            and not self.top_down.bn1.synchronized)  # cross-replica moments stay out of while loops
+            and not self.top_down.bn1.synchronized  # cross-replica moments stay out of while loops
+            and not self.top_down.ungated_posterior)  # the loop gates both streams alike
         pass_ = self.top_down.descend_looped if looped else self.top_down.descend_unrolled
         z, log_q, log_p = pass_(z_root, gates, noise, bottom_up, training)
         log_q = None if bottom_up is None else tf.concat([log_q, lq_root[:, None]], axis=1)
         return tf.concat([z, z_root[:, None]], axis=1), log_q, tf.concat([log_p, lp_root[:, None]], axis=1)
+
+    def posterior_gates(self, gates):
+        """The gates q's top-down heads read: ``gates`` (shared), or every edge at 1 (fc encoder)."""
+        if self.config.encoder_graph == "shared":
+            return gates
+        return self.gates.mask[None]
 
     def decode(self, z, training=False):
         """Likelihood parameters (B, D, P) from latents z (B, N, N')."""
@@ -271,3 +289,19 @@ class GraphVAE(keras.Model):
         x = data[0] if isinstance(data, (tuple, list)) else data
         gates, noise = self.step_draws(tf.shape(x)[0], -1, training=False)
         return self._update_metrics(self.elbo_terms(x, training=False, gates=gates, noise=noise))
+
+    # ----------------------------------------------------------------------------- distributions
+    def prior_distribution(self, z, gates=None):
+        """p(z_n | c * z_pa(n)) of every node at parent values z (B, N, N'), as a tfd object
+        (batch (B, N), event (N',); ``tfgvae.distributions``). gates default to the MAP structure."""
+        return distributions.prior(self, z, self.gates.map() if gates is None else gates)
+
+    def posterior_distribution(self, x, z, gates=None):
+        """q(z_n | x, c * z_pa(n)) of every node at parent values z, as ``prior_distribution``."""
+        return distributions.posterior(self, x, z, self.gates.map() if gates is None else gates)
+
+    def gate_distribution(self, temperature=None):
+        """The relaxed gates of the edges at ``temperature`` (default the current tau):
+        tfd.RelaxedBernoulli (``DependencyGates.distribution``); ``self.gates.bernoulli()`` their means."""
+        return self.gates.distribution(tf.convert_to_tensor(
+            self.temperature if temperature is None else temperature, self.compute_dtype))

@@ -135,6 +135,7 @@ class TopDownHeads(keras.layers.Layer):
         sizes = [node_dim * j * s * h for j in range(num_nodes)]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self.bn1 = NodeBatchNorm((self.children_n, s, h), name="bn1")
+        self.ungated_posterior = False  # stream 1 reads every parent ungated (encoder_graph "fc")
 
     def build(self, input_shape=None):
         n, d, s, h, c = self.num_nodes, self.node_dim, self.STREAMS, self.hidden, self.children_n
@@ -162,10 +163,13 @@ class TopDownHeads(keras.layers.Layer):
     def contributions(self, z_j, gates_j, kernel):
         """Parent j's gated first-layer input to each child i < j: (B, j, S, H).
 
-        gates_j: (B or 1, j); kernel: ``parent_kernels()[j]``.
+        gates_j: (B or 1, j); kernel: ``parent_kernels()[j]``. With ``ungated_posterior`` only
+        the prior's stream is gated (Sec. 4.3's fully-connected encoder graph).
         """
         j = gates_j.shape[-1]
         contrib = tf.reshape(tf.matmul(z_j, kernel), (-1, j, self.STREAMS, self.hidden))
+        if self.ungated_posterior:
+            return contrib * tf.stack([gates_j, tf.ones_like(gates_j)], axis=-1)[..., None]
         return contrib * gates_j[:, :, None, None]
 
     def node_weights(self):
@@ -239,6 +243,9 @@ class TopDownHeads(keras.layers.Layer):
         (whose zero rows for non-parents also void any gate off the lower triangle); the
         backward pass is a loop of its own (``tfgvae.descent``).
         """
+        if self.ungated_posterior:
+            raise ValueError("the looped latent pass gates both streams alike: encoder_graph 'fc' "
+                             "descends unrolled")
         from tfgvae.descent import looped_pass  # descent builds on this module
         z, log_q, log_p, mean, var = looped_pass(self, z_root, gates, noise, bottom_up, training)
         if training:

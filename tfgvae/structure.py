@@ -8,9 +8,13 @@ triangle (j > i) and is zero elsewhere.
 """
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 import keras
 
-STRUCTURES = ("graph", "fc", "ladder", "vae")
+from tfgvae.adjacency import check_adjacency
+
+tfd = tfp.distributions
+STRUCTURES = ("graph", "fc", "ladder", "vae", "custom")
 GATE_EPS = 1e-6
 
 
@@ -19,8 +23,10 @@ def edge_mask(num_nodes):
     return np.tril(np.ones((num_nodes, num_nodes), np.float32), k=-1)
 
 
-def fixed_adjacency(structure, num_nodes):
-    """Adjacency c[j, i] of a predefined structure; ``graph`` has none (it is learned)."""
+def fixed_adjacency(structure, num_nodes, adjacency=None):
+    """Adjacency c[j, i] of a predefined structure (``custom``: ``adjacency``); ``graph`` has none."""
+    if structure == "custom":
+        return np.asarray(check_adjacency(adjacency, num_nodes), np.float32)
     if structure == "fc":
         return edge_mask(num_nodes)
     if structure == "ladder":
@@ -30,7 +36,7 @@ def fixed_adjacency(structure, num_nodes):
     raise ValueError(f"structure {structure!r} has no fixed adjacency")
 
 
-def validate_structure(structure, num_nodes, latent_dim=None):
+def validate_structure(structure, num_nodes, latent_dim=None, adjacency=None):
     """Raise ValueError with a one-line message if the node layout is impossible."""
     if structure not in STRUCTURES:
         raise ValueError(f"unknown structure {structure!r}: choose one of {', '.join(STRUCTURES)}")
@@ -42,6 +48,10 @@ def validate_structure(structure, num_nodes, latent_dim=None):
         raise ValueError(
             f"latent_dim M={latent_dim} is not divisible by num_nodes N={num_nodes}: "
             "every node has N' = M / N dims")
+    if (structure == "custom") != (adjacency is not None):
+        raise ValueError("structure 'custom' needs an adjacency (--adjacency=FILE), and only it takes one")
+    if adjacency is not None:
+        check_adjacency(adjacency, num_nodes)
 
 
 def logistic_noise(uniform):
@@ -72,12 +82,16 @@ class DependencyGates(keras.layers.Layer):
 
     ``sample`` gives relaxed gates (Eq. 9) for training; ``map`` the MAP structure
     (gate mean > 0.5), which is what evaluation uses. Both return (batch or 1, N, N).
+    ``freezable`` learned gates can be frozen (``freeze``) at their MAP structure: two
+    non-trainable variables, so a checkpoint carries the switch; from then on every method
+    returns that 0/1 adjacency (Eq. 16 with p(c) = delta at c*, Eq. 17).
     """
 
-    def __init__(self, num_nodes, structure, per_example=True, init_mean=0.5, lr_multiplier=1.0,
+    def __init__(self, num_nodes, structure, per_example=True, adjacency=None, freezable=False,
+                 init_mean=0.5, lr_multiplier=1.0,
                  **kwargs):
         super().__init__(**kwargs)
-        validate_structure(structure, num_nodes)
+        validate_structure(structure, num_nodes, adjacency=adjacency)
         self.num_nodes = num_nodes
         self.structure = structure
         self.per_example = per_example
@@ -93,10 +107,34 @@ class DependencyGates(keras.layers.Layer):
         if self.learned:
             init = float(np.log(init_mean) - np.log1p(-init_mean)) / self.lr_multiplier
             self.logits = self.add_weight(shape=(num_nodes, num_nodes),
-                                              initializer=keras.initializers.Constant(init),
-                                              name="gate_logits")
+                                          initializer=keras.initializers.Constant(init),
+                                          name="gate_logits")
         else:
-            self.fixed = tf.constant(fixed_adjacency(structure, num_nodes))
+            self.fixed = tf.constant(fixed_adjacency(structure, num_nodes, adjacency))
+        self.freezable = self.learned and freezable
+        if self.freezable:
+            self.frozen = self.add_weight(shape=(), initializer="zeros", trainable=False, name="frozen")
+            self.frozen_adjacency = self.add_weight(shape=(num_nodes, num_nodes), initializer="zeros",
+                                                    trainable=False, name="frozen_adjacency")
+
+    def _unless_frozen(self, gates):
+        """``gates``, or the frozen 0/1 adjacency (broadcast) once ``freeze`` ran."""
+        if not self.freezable:
+            return gates
+        return tf.where(self.frozen > 0.5, tf.convert_to_tensor(self.frozen_adjacency), gates)
+
+    def is_frozen(self):
+        """Whether the learned gates are frozen at their MAP structure (eager)."""
+        return self.freezable and bool(self.frozen.numpy() > 0.5)
+
+    def freeze(self):
+        """Fix the gates at the current MAP structure c* (mu > 0.5); returns it, (N, N) numpy."""
+        if not self.freezable:
+            raise ValueError("only learned gates built with freezable=True can be frozen")
+        adjacency = self.map()[0]
+        self.frozen_adjacency.assign(adjacency)
+        self.frozen.assign(1.0)
+        return adjacency.numpy()
 
     def gate_logits(self):
         """logit(mu[j, i]) of every gate (N, N): the stored weight times ``lr_multiplier``."""
@@ -107,13 +145,14 @@ class DependencyGates(keras.layers.Layer):
         """Bernoulli means mu[j, i] = sigmoid(logit) on the edges, 0 elsewhere (fixed: the adjacency)."""
         if not self.learned:
             return self.fixed
-        return tf.sigmoid(self.gate_logits()) * self.mask
+        return self._unless_frozen(tf.sigmoid(self.gate_logits()) * self.mask)
 
     def map(self):
         """The MAP structure (1, N, N): mu > 0.5, i.e. logit > 0."""
         if not self.learned:
             return self.fixed[None]
-        return tf.cast(self.gate_logits() > 0.0, self.compute_dtype)[None] * self.mask
+        return self._unless_frozen(
+            tf.cast(self.gate_logits() > 0.0, self.compute_dtype) * self.mask)[None]
 
     def sample(self, batch_size, temperature, seed, uniform=None):
         """Relaxed gates (B, N, N), one structure per example (or (1, N, N) shared by the batch).
@@ -129,10 +168,30 @@ class DependencyGates(keras.layers.Layer):
             uniform = keras.random.uniform((rows, self.num_edges), seed=seed)
         # Eq. 9 on the edges only, then scattered into (rows, N, N): faster than gathering the
         # edges' values into (rows, N, N) (docs/performance.md).
-        logits = tf.gather(tf.reshape(self.gate_logits(), [-1]), self.edge_index[:, 0])
-        edges = relaxed_bernoulli(logits, temperature, uniform)  # (rows, E)
+        edges = relaxed_bernoulli(self.edge_logits(), temperature, uniform)  # (rows, E)
         gates = tf.scatter_nd(self.edge_index, tf.transpose(edges), (n * n, tf.shape(edges)[0]))
-        return tf.reshape(tf.transpose(gates), (-1, n, n))
+        return self._unless_frozen(tf.reshape(tf.transpose(gates), (-1, n, n)))
+
+    def edge_logits(self):
+        """logit(mu) of the learned gates' edges (E,), in ``edge_names`` order."""
+        return tf.gather(tf.reshape(self.gate_logits(), [-1]), self.edge_index[:, 0])
+
+    def distribution(self, temperature):
+        """The relaxed gates of the edges (E,), in ``edge_names`` order: Eq. 9 as
+        tfd.RelaxedBernoulli(tau, logits). ``sample`` draws the same values from the same uniforms
+        (``relaxed_bernoulli``); its log_prob is not used in training (Eq. 8 has no term in c)."""
+        if not self.learned or self.is_frozen():
+            raise ValueError(f"the {'frozen' if self.learned else self.structure} structure has fixed "
+                             "gates: no relaxed distribution (see bernoulli())")
+        return tfd.RelaxedBernoulli(temperature, logits=self.edge_logits())
+
+    def bernoulli(self):
+        """The gates of the edges (E,) as tfd.Bernoulli: means mu (its mean), MAP structure (its mode)
+        at mu > 0.5. Learned gates by their logits, fixed or frozen ones by 0/1 probabilities."""
+        if self.learned and not self.is_frozen():
+            return tfd.Bernoulli(logits=self.edge_logits(), dtype=self.compute_dtype)
+        probs = tf.gather(tf.reshape(self.means(), [-1]), self.edge_index[:, 0])
+        return tfd.Bernoulli(probs=probs, dtype=self.compute_dtype)
 
     def edge_names(self):
         """Paper-style names 'c_{j}_{i}' (1-based) of the edges, in (j, i) order."""

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tfgvae import artifacts, callbacks, data, distribute, export
 from tfgvae.config import RESUMABLE_FIELDS, TrainConfig
-from tfgvae.model import GraphVAE
+from tfgvae.runs import build_model  # noqa: F401  (also tfgvae.train.build_model)
 
 
 def prepare_workdir(config, workdir):
@@ -23,12 +23,6 @@ def prepare_workdir(config, workdir):
             raise ValueError(f"{workdir} holds a run with different settings ({', '.join(changed)}): "
                              "use a new --workdir or the same flags")
     callbacks.write_json_atomic(path, config.to_dict())
-
-
-def build_model(config, info):
-    """An uncompiled GraphVAE for ``config`` on a dataset described by ``info``."""
-    return GraphVAE(config.model_config(info.input_dim, info.likelihood), seed=config.seed,
-                    temperature=config.temperature(0))
 
 
 def compile_model(model, config, steps_per_epoch, steps_per_execution=1):
@@ -157,6 +151,9 @@ def train_and_evaluate(config, workdir):
         print(f"Resuming {workdir} at step {done} (epoch {done // steps + 1}, batch {done % steps + 1}).")
     callback_list = [callbacks.TemperatureSchedule(config.temperature),
                      callbacks.NonFiniteGuard(ckpt_dir), checkpoint]
+    if config.freeze_structure_epoch is not None:  # before the epoch's first step
+        callback_list.insert(0, callbacks.FreezeStructure(
+            config.freeze_structure_epoch, os.path.join(workdir, "structure_frozen.json") if chief else None))
     if chief:
         callback_list += [callbacks.GateHistory(os.path.join(workdir, "gate_history.json"))]
         if config.test_ll_every_epochs:  # before TensorBoard, which then logs its value too
