@@ -50,8 +50,8 @@ def test_workdir_prints_table_writes_results_and_structure(run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "LL" in proc.stdout and "KL" in proc.stdout and "ELBO" in proc.stdout
     assert "active units" in proc.stdout
-    # k = 12: Monte Carlo noise (~1/12) exceeds the 0.01 threshold, and it says so.
-    assert "warning: with k = 12 samples" in proc.stdout and "overcounted" in proc.stdout
+    # k = 12: Monte Carlo noise (~1/12) exceeds the 0.01 threshold; it is removed, and it says so.
+    assert "Monte Carlo noise removed" in proc.stdout and "overcounted" not in proc.stdout
     assert f"wrote into {run['workdir']}: structure.json" in proc.stdout  # it says what it rewrote
     assert "last 10,000" not in proc.stdout  # the train/validation split note is not for a test run
     with open(output) as f:

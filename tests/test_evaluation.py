@@ -141,6 +141,14 @@ def test_chunked_estimate_matches_logsumexp_of_per_sample_elbos(chunk):
     np.testing.assert_allclose(got["log_likelihood"], logsumexp(per_sample, axis=1) - np.log(k),
                                rtol=1e-5, atol=2e-4)
     np.testing.assert_allclose(got["elbo"], per_sample.mean(axis=1), rtol=1e-5, atol=2e-4)
+    if chunk == 7:  # the posterior's sample mean and variance over the k draws of z
+        zs = []
+        for s in range(k):
+            model.draw_noise = lambda batch, s=s: noise[:, s]
+            zs.append(model.elbo_terms(x, training=False)["z"].numpy())
+        zs = np.stack(zs, axis=1).astype(np.float64)
+        np.testing.assert_allclose(got["posterior_mean"], zs.mean(axis=1), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got["posterior_variance"], zs.var(axis=1), rtol=1e-3, atol=1e-5)
 
 
 def test_compiled_and_tensor_k_match_eager_and_the_bound_holds_per_example():
@@ -191,6 +199,16 @@ def test_active_units_and_standard_error_against_numpy():
     counts, variances = evaluation.active_units(means)
     assert counts.tolist() == [1, 1]
     np.testing.assert_allclose(variances, scales ** 2, rtol=0.1)
+    # Means of k samples z = m + s * eps: their variance over x adds s^2 / k, which the sample
+    # variances remove (numpy here; Burda et al.'s count is of Var_x(m)).
+    k, s = 12, 1.0
+    z = means[:, None] + s * rng.normal(size=(4000, k, 2, 2))
+    noisy, _ = evaluation.active_units(z.mean(axis=1))
+    assert noisy.tolist() == [2, 2]  # every unit looks active: 1/12 > 0.01
+    counts, variances = evaluation.active_units(z.mean(axis=1), posterior_variances=z.var(axis=1),
+                                                num_samples=k)
+    assert counts.tolist() == [1, 1]
+    np.testing.assert_allclose(variances, means.var(axis=0), atol=0.012)  # ~2.5 sd of cross terms
     values = rng.normal(3.0, 2.0, size=50)
     mean, stderr = evaluation.mean_and_stderr(values)
     assert mean == pytest.approx(values.sum() / 50)

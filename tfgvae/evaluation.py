@@ -124,7 +124,9 @@ def importance_terms(model, x, num_samples=DEFAULT_NUM_SAMPLES, chunk_size=DEFAU
     Returns a dict of (B,) tensors ``log_likelihood`` (log (1/k) sum_i w_i), ``elbo`` and
     ``kl`` (means over the k samples of log w_i and of log q - log p, i.e. k-sample Monte
     Carlo estimates of the ELBO and of KL(q(z|x,c) || p(z|c))), ``kl_per_node`` (B, N) and
-    ``posterior_mean`` (B, N, N'), the sample mean of z ~ q(z | x, c). With k = 1 all three
+    ``posterior_mean`` (B, N, N'), the sample mean of z ~ q(z | x, c), and ``posterior_variance``
+    (B, N, N'), the sample variance of z (ddof = 0), which measures the Monte Carlo noise of that
+    mean (``active_units``). With k = 1 all three
     equal the single-sample ``GraphVAE.elbo_terms`` under the same noise. ``num_samples`` is a
     Python int or a scalar int tensor (for serving signatures); ``noise_fn`` is
     ``default_noise(model, seed)`` unless given; ``xla_parts``: see ``_chunk_fn``. Usable
@@ -150,7 +152,7 @@ def importance_terms(model, x, num_samples=DEFAULT_NUM_SAMPLES, chunk_size=DEFAU
     gates = model.gates.map()
     chunk_terms = _chunk_fn(model, x, bottom_up, gates, xla_parts)
 
-    def body(c, lse, sum_w, sum_kl, sum_z):
+    def body(c, lse, sum_w, sum_kl, sum_z, sum_z2):
         log_w, kl_nodes, z = chunk_terms(noise_fn(c, batch, chunk))
         valid = (c * chunk + tf.range(chunk)) < num_samples  # the last chunk may be partial
         weight = tf.cast(valid, log_w.dtype)[None, :]
@@ -158,14 +160,17 @@ def importance_terms(model, x, num_samples=DEFAULT_NUM_SAMPLES, chunk_size=DEFAU
             [lse, tf.reduce_logsumexp(tf.where(valid[None, :], log_w, -np.inf), axis=1)]), axis=0)
         return (c + 1, lse, sum_w + tf.reduce_sum(log_w * weight, axis=1),
                 sum_kl + tf.einsum("bcn,xc->bn", kl_nodes, weight),
-                sum_z + tf.einsum("bcnd,xc->bnd", z, weight))
+                sum_z + tf.einsum("bcnd,xc->bnd", z, weight),
+                sum_z2 + tf.einsum("bcnd,xc->bnd", tf.square(z), weight))
 
     init = (tf.constant(0), tf.fill([batch], tf.constant(-np.inf)), tf.zeros([batch]),
-            tf.zeros([batch, n]), tf.zeros([batch, n, d]))
-    _, lse, sum_w, sum_kl, sum_z = tf.while_loop(lambda c, *_: c < num_chunks, body, init)
+            tf.zeros([batch, n]), tf.zeros([batch, n, d]), tf.zeros([batch, n, d]))
+    _, lse, sum_w, sum_kl, sum_z, sum_z2 = tf.while_loop(lambda c, *_: c < num_chunks, body, init)
     k = tf.cast(num_samples, tf.float32)
+    mean = sum_z / k
     return {"log_likelihood": lse - tf.math.log(k), "elbo": sum_w / k, "kl": tf.reduce_sum(sum_kl, 1) / k,
-            "kl_per_node": sum_kl / k, "posterior_mean": sum_z / k}
+            "kl_per_node": sum_kl / k, "posterior_mean": mean,
+            "posterior_variance": tf.maximum(sum_z2 / k - tf.square(mean), 0.0)}
 
 
 def importance_log_likelihood(model, x, num_samples=DEFAULT_NUM_SAMPLES,
@@ -174,14 +179,21 @@ def importance_log_likelihood(model, x, num_samples=DEFAULT_NUM_SAMPLES,
     return importance_terms(model, x, num_samples, chunk_size, seed, noise_fn)["log_likelihood"]
 
 
-def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD):
+def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD, posterior_variances=None,
+                 num_samples=None):
     """Burda et al.'s active units: A_u = Cov_x(E_q[z_u]) > threshold, counted per node.
 
     posterior_means: (num_examples, N, N') of E_q(z|x,c)[z]. Returns (counts per node (N,)
     int array, per-unit variances (N, N')). The variance is the population variance over x.
+    If the means are k-sample averages, their variance over x is Cov_x(E_q[z_u]) plus
+    E_x[Var_q(z_u)] / k: given the per-example sample variances (ddof = 0) and k, that noise
+    term is removed, E_x[s^2] / (k - 1) being its unbiased estimate.
     """
     means = np.asarray(posterior_means, np.float64)
     variances = means.var(axis=0)
+    if posterior_variances is not None and num_samples and num_samples > 1:
+        noise = np.asarray(posterior_variances, np.float64).mean(axis=0) / (num_samples - 1)
+        variances = variances - noise
     return (variances > threshold).sum(axis=-1).astype(int), variances
 
 
@@ -276,11 +288,16 @@ def summarize(per_example, info, split, num_samples, sampled_means=True):
     if "kl_per_node" in per_example:
         out["kl_per_node"] = np.mean(per_example["kl_per_node"], axis=0).tolist()
     if "posterior_mean" in per_example:
-        counts, variances = active_units(per_example["posterior_mean"])
+        corrected = sampled_means and "posterior_variance" in per_example
+        counts, variances = active_units(per_example["posterior_mean"],
+                                         posterior_variances=per_example.get("posterior_variance"),
+                                         num_samples=num_samples if corrected else None)
         out["active_units_per_node"] = counts.tolist()
         out["active_units"] = int(counts.sum())
         out["posterior_mean_variance"] = variances.round(6).tolist()
-        if sampled_means and active_units_warning(num_samples):
+        if corrected:
+            out["active_units_method"] = "k-sample posterior means, Monte Carlo noise removed"
+        elif sampled_means and active_units_warning(num_samples):
             out["active_units_warning"] = active_units_warning(num_samples)
     if info.likelihood == "gaussian":
         out["bits_per_dim"], out["bits_per_dim_stderr"] = mean_and_stderr(
@@ -385,6 +402,8 @@ def format_table(summary):
         rows.append(f"active units: {summary['active_units']} ({units})")
         if "active_units_warning" in summary:
             rows.append(f"warning: {summary['active_units_warning']}")
+        if "active_units_method" in summary:
+            rows.append(f"(active units from {summary['active_units_method']})")
     if "data_note" in summary:
         rows.append(f"note: {summary['data_note']}")
     return "\n".join(rows)
