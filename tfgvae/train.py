@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgvae import artifacts, callbacks, data, distribute, export
+from tfgvae import artifacts, callbacks, data, distribute, export, summaries
 from tfgvae.config import RESUMABLE_FIELDS, TrainConfig
 from tfgvae.model import GraphVAE
 
@@ -107,7 +107,7 @@ def fit(model, config, train, valid, steps, done, callback_list):
     """
     epoch, offset = divmod(done, steps)
     common = dict(validation_data=valid, validation_steps=config.validation_steps, shuffle=False,
-                  verbose=config.verbose, callbacks=callback_list)
+                  verbose=0, callbacks=callback_list)  # the console is summaries.ConsoleLog
     history = None
     if offset and epoch < config.epochs:
         history = model.fit(train(done), epochs=epoch + 1, initial_epoch=epoch,
@@ -158,6 +158,10 @@ def train_and_evaluate(config, workdir):
     if chief:
         callback_list += [callbacks.GateHistory(os.path.join(workdir, "gate_history.json")),
                           callbacks.EpochTensorBoard(os.path.join(workdir, "logs"))]
+        if config.strategy != "multi_worker":  # model calls on the chief alone could wait on the others
+            callback_list.append(summaries.ImageSummaries(os.path.join(workdir, "logs"), valid, info.image_shape))
+        if config.verbose:
+            callback_list.append(summaries.ConsoleLog(config.epochs))
     results = fit(model, config, train, valid, steps, done, callback_list)
     distribute.discard(scratch, strategy)
     if results is None:  # the run had already finished: validate the restored weights
