@@ -32,7 +32,7 @@ class ConsoleLog(keras.callbacks.Callback):
         if self.model.gates.learned and self.model.gates.num_edges:
             means = np.asarray(self.model.gates.means())[np.asarray(self.model.gates.mask) > 0]
             parts.append(f"gates on {int((means > 0.5).sum())}/{means.size} "
-                         f"(mean {means.mean():.2f}, range {means.min():.2f}-{means.max():.2f})")
+                         f"(mean {means.mean():.3f}, range {means.min():.3f}-{means.max():.3f})")
         if "val_elbo" in logs:
             parts.append(f"| val elbo {logs['val_elbo']:.2f} kl {logs.get('val_kl', float('nan')):.2f}")
         parts.append(f"{time.perf_counter() - self.start:.1f}s")
