@@ -13,7 +13,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import flags, logging  # noqa: E402
 
-from tfgvae import cli, evaluation  # noqa: E402
+from tfgvae import cli  # noqa: E402
+
+cli.quiet_tensorflow()
+from tfgvae import evaluation  # noqa: E402
 from tfgvae.callbacks import write_json_atomic  # noqa: E402
 
 flags.DEFINE_string("workdir", None, "Training run to evaluate (config.json + checkpoints/).")

@@ -7,7 +7,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import flags, logging  # noqa: E402
 
-from tfgvae import cli, export, train  # noqa: E402
+from tfgvae import cli  # noqa: E402
+
+cli.quiet_tensorflow()
+from tfgvae import export, train  # noqa: E402
 
 flags.DEFINE_string("workdir", None, "Run directory written by bin/train.py (config.json, checkpoints/).")
 flags.DEFINE_string("export_dir", None, "Where the SavedModel goes (default SavedModels/<run name>).")

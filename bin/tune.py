@@ -7,7 +7,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import flags, logging  # noqa: E402
 
-from tfgvae import cli, config, tuning  # noqa: E402
+from tfgvae import cli  # noqa: E402
+
+cli.quiet_tensorflow()
+from tfgvae import config, tuning  # noqa: E402
 
 config.define_flags()
 flags.mark_flag_as_required("workdir")

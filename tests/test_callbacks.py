@@ -40,11 +40,15 @@ def test_epoch_tensorboard_writes_epochs_and_no_per_batch_scalars(tmp_path):
     board.summary.scalar = counting_scalar
     try:
         x = np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32)
-        model.fit(x, x[:, :1], batch_size=4, epochs=2, verbose=0, callbacks=[Spy(), board])
+        model.fit(x, x[:, :1], batch_size=4, epochs=2, verbose=0, callbacks=[Spy(), board],
+                  validation_data=(x, x[:, :1]))
     finally:
         board.summary.scalar = real_scalar
-    assert len(calls) == 6 and sum(calls) <= 2 * 2  # no per-batch values; epoch ends may write
-    assert sorted(_events(tmp_path / "logs")["epoch_loss"]) == [0, 1]
+    assert len(calls) == 6 and calls[:2] == calls[3:5] == [0, 0]  # only epoch ends write
+    tags = _events(tmp_path / "logs")
+    # Epochs counted from 1, as in gate_history.json; validation once (train and validation runs).
+    assert sorted(tags["epoch_loss"]) == [1, 1, 2, 2]
+    assert not [t for t in tags if t.startswith("evaluation_")]
 
 
 def test_test_log_likelihood_follows_its_schedule_and_resumes(tmp_path, tiny_data):
@@ -79,3 +83,15 @@ def test_test_log_likelihood_follows_its_schedule_and_resumes(tmp_path, tiny_dat
     resumed.on_epoch_end(1)  # a run resumed before epoch 2's end redoes it: no duplicate
     assert json.loads(path.read_text())["epochs"] == [2]
     assert sorted(_events(logs)["test_log_likelihood"]) == [2, 2, 3]  # two writers, two files
+
+
+def test_checkpoint_every_steps_that_executions_cannot_honour_is_said(tmp_path, capsys):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", steps_per_execution=3)
+    checkpoint = callbacks.RunCheckpoint(str(tmp_path / "ckpt"), model, every_steps=5)
+    x = np.zeros((24, 3), np.float32)
+    model.fit(x, x[:, :1], batch_size=4, epochs=1, verbose=0, callbacks=[checkpoint])
+    err = capsys.readouterr().err
+    assert "--checkpoint_every_steps=5 is not a multiple of the 3 steps per execution" in err
+    # Saved at step 6 (the call that passed 5) and at the epoch's end.
+    assert sorted(int(p.split("-")[-1]) for p in checkpoint.manager.checkpoints) == [6]

@@ -1,4 +1,5 @@
-"""tf.distribute: MirroredStrategy on 2 logical CPUs == one device; a 2-worker cluster stays in sync.
+"""tf.distribute: MirroredStrategy on 2 logical CPUs == one device; a 2-worker cluster stays in sync
+and ends where one device does.
 
 Strategies must be set up before TensorFlow initializes, so every run happens in a fresh
 subprocess running this file as a script (``main`` below): it trains through
@@ -33,6 +34,11 @@ def main(out, *runs):
         import keras
 
         keras.optimizers.Adam = keras.optimizers.SGD
+    if os.environ.get("TEST_ADAM_EPSILON"):  # see test_two_worker_cluster_trains_in_sync
+        import functools
+
+        keras.optimizers.Adam = functools.partial(keras.optimizers.Adam,
+                                                  epsilon=float(os.environ["TEST_ADAM_EPSILON"]))
     built, initial = [], []
 
     def build_model(*args):
@@ -113,16 +119,23 @@ def free_port():
 
 
 def test_two_worker_cluster_trains_in_sync(tmp_path, tiny_data):
-    """MultiWorkerMirroredStrategy over 127.0.0.1: both workers end with identical weights,
-    and only the chief (worker 0) writes into the shared workdir and the export."""
+    """MultiWorkerMirroredStrategy over 127.0.0.1, with Adam: both workers end with identical
+    weights, which are those of a one-device run of the same global batch, and only the chief
+    (worker 0) writes into the shared workdir and the export.
+
+    Adam's epsilon is raised to 1e-3 here: at 1e-7 a weight whose gradient is ~1e-7 turns float32
+    reduction-order noise into a whole step (see test_mirrored_two_cpus_matches_one_device)."""
     cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
     workdir, export = tmp_path / "run", tmp_path / "export"
     fields = dict(TINY, strategy="multi_worker", export_dir=str(export))
+    adam = {"TEST_ADAM_EPSILON": "1e-3"}
     procs = [run_script(tmp_path, tiny_data, str(tmp_path / f"worker{i}"), [(str(workdir), fields)],
-                        env_extra={"TF_CONFIG": json.dumps({"cluster": cluster,
-                                                            "task": {"type": "worker", "index": i}})},
+                        env_extra={**adam, "TF_CONFIG": json.dumps({"cluster": cluster,
+                                                                    "task": {"type": "worker", "index": i}})},
                         wait=False)
              for i in range(2)]
+    procs.append(run_script(tmp_path, tiny_data, str(tmp_path / "one"), [(str(tmp_path / "one_run"), dict(
+        TINY, export_dir=str(tmp_path / "one_export")))], env_extra=adam, wait=False))
     try:
         outputs = [p.communicate(timeout=240) for p in procs]
     finally:
@@ -137,6 +150,10 @@ def test_two_worker_cluster_trains_in_sync(tmp_path, tiny_data):
     for name, a, b in zip(names, chief, other):
         np.testing.assert_array_equal(a, b, err_msg=name)
     assert res0 == res1
+    one_names, one, _, _ = load(tmp_path / "one-0.npz")
+    assert one_names == names
+    for name, a, b in zip(names, chief, one):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-4, err_msg=name)
     assert sorted(os.listdir(workdir / "checkpoints"))[-1].startswith("ckpt-6")  # 2 epochs x 3 steps
     assert (workdir / "results.json").exists() and (export / "saved_model.pb").exists()
     # Nothing but the chief's files: no worker scratch copies left in the run or export folder.

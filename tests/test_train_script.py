@@ -66,6 +66,24 @@ def test_config_trains_exports_and_reloads(config, tmp_path, tiny_data):
         assert ("bits_per_dim" in results) == name.startswith("cifar10")
     if name != "mnist.cfg":
         return
+    # The console: one compact line per epoch, no per-gate or per-node metrics, no TF start-up noise.
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("epoch ")]
+    assert [l.split()[1] for l in lines] == ["1/2", "2/2"], proc.stdout
+    assert "tau" in lines[0] and "gates on" in lines[0] and "val elbo" in lines[0]
+    assert "gate_2_1" not in proc.stdout and "kl_node" not in proc.stdout
+    for noise in ("absl::InitializeLog", "cudart_stub", "cuInit", "oneDNN", "cpu_feature_guard"):
+        assert noise not in proc.stderr, proc.stderr
+    assert f"SavedModel: {export}" in proc.stdout and "results.json" in proc.stdout
+    # TensorBoard: pictures at the last epoch (step 2), scalars from epoch 1, validation once.
+    tags = {}
+    for path in glob.glob(str(workdir / "logs" / "**" / "events.out.tfevents.*"), recursive=True):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                tags.setdefault(value.tag, set()).add(event.step)
+    for tag in ("structure/dag", "structure/gate_means", "samples", "reconstructions"):
+        assert tags.get(tag) == {2}, (tag, sorted(tags))
+    assert tags["epoch_elbo"] == {1, 2} and not [t for t in tags if t.startswith("evaluation_")]
     # Re-running the finished command resumes from its checkpoint instead of training again.
     proc = run_train([f"--flagfile={config}", f"--workdir={workdir}", f"--export_dir={export}", *TINY],
                      tmp_path, tiny_data)

@@ -71,9 +71,10 @@ def _save(fig, path):
     os.replace(tmp, path)
 
 
-def draw_structure(summary, path, show_off=None):
-    """PNG of the DAG (Fig. 3b): nodes on a circle, z_N at the top; MAP edges solid and labelled
-    with their gate mean, the others dashed and faint (``show_off``: default up to 10 nodes)."""
+def draw_structure(summary, path=None, show_off=None):
+    """The DAG (Fig. 3b), saved as PNG to ``path`` if given: nodes on a circle, z_N at the top;
+    MAP edges solid and labelled with their gate mean, the others dashed and faint
+    (``show_off``: default up to 10 nodes). Returns the figure."""
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch
     n, edges = summary["num_nodes"], summary["edges"]
@@ -103,7 +104,8 @@ def draw_structure(summary, path, show_off=None):
                 bbox={"boxstyle": "circle", "facecolor": "white", "edgecolor": "black"})
     ax.set_xlim(-1.3, 1.3)
     ax.set_ylim(-1.3, 1.3)
-    _save(fig, path)
+    if path:
+        _save(fig, path)
     return fig
 
 

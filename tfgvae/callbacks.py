@@ -2,6 +2,7 @@
 checkpoints, epoch-level TensorBoard summaries."""
 import json
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -66,6 +67,16 @@ class EpochTensorBoard(keras.callbacks.TensorBoard):
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, logs=None)
 
+    def on_test_end(self, logs=None):  # validation as epoch_<name> only, not also evaluation_*
+        self._pop_writer()
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Epoch k (1-based, as in gate_history.json) at step k; no validation copies of the
+        # gate means and temperature, which validation does not change.
+        logs = {k: v for k, v in (logs or {}).items()
+                if not (k.startswith("val_gate_") or k == "val_temperature")}
+        super().on_epoch_end(epoch + 1, logs)
+
 
 class NonFiniteLossError(ValueError):
     """Training met a NaN or infinite loss (or weights); nothing of that state was saved."""
@@ -122,6 +133,15 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.manager = tf.train.CheckpointManager(self.checkpoint, write_directory or directory,
                                                   max_to_keep=max_to_keep)
         self.last_saved = None
+        self.noted = False
+
+    def on_train_begin(self, logs=None):
+        k = self.model.steps_per_execution
+        if self.every_steps and self.every_steps % k and not self.noted:
+            self.noted = True
+            print(f"note: --checkpoint_every_steps={self.every_steps} is not a multiple of the {k} steps "
+                  f"per execution: each checkpoint is written after the first call of {k} steps that "
+                  f"passes a multiple of {self.every_steps}", file=sys.stderr)
 
     def restore(self):
         """Restore the latest checkpoint if there is one; return the number of steps done."""

@@ -46,6 +46,32 @@ def help_text(program):
                       "flags:", *lines, "", "--helpfull also lists TensorFlow's and absl's flags."])
 
 
+NOISE = ("All log messages before absl::InitializeLog()", "cudart_stub.cc", "cpu_feature_guard.cc",
+         "To enable the following instructions", "oneDNN custom operations", "cuda_platform.cc",
+         "failed call to cuInit", "cuda_executor.cc", "cuda_dnn.cc", "cuda_fft.cc", "cuda_blas.cc")
+
+
+def quiet_tensorflow():
+    """Import TensorFlow and look for devices with the start-up lines that TF_CPP_MIN_LOG_LEVEL
+    does not silence (absl pre-init, CUDA stubs, CPU features, oneDNN, cuInit) filtered out of
+    stderr; any other line written meanwhile is passed on."""
+    import tempfile
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+            tf.config.list_physical_devices()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(pattern in line for pattern in NOISE):
+                    print(line, file=sys.stderr)
+
+
 def run(main):
     """``app.run(main)``, with ``--help`` printing this program's flags and exiting 0, and stray
     arguments stopping with one line and exit status 1."""

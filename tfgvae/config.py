@@ -159,7 +159,8 @@ def define_flags():
     flags.DEFINE_float("min_temperature", d.min_temperature, "Floor of tau.")
     flags.DEFINE_integer("seed", d.seed, "Random seed (initialization, noise, gates, data order).")
     flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile the train step with XLA.")
-    flags.DEFINE_integer("verbose", d.verbose, "Keras verbosity: 0 silent, 1 progress bar, 2 one line/epoch.")
+    flags.DEFINE_integer("verbose", d.verbose,
+                         "0 silent; 1 or 2: one compact line per epoch (all metrics in TensorBoard).")
     flags.DEFINE_enum("strategy", d.strategy, STRATEGIES,
                       "tf.distribute strategy: one device, all local GPUs (mirrored), the cluster in "
                       "$TF_CONFIG (multi_worker) or a TPU. --batch_size is the global batch.")

@@ -187,7 +187,10 @@ def build_archive(model, image_shape=None):
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, fn in serving_functions(model, image_shape).items():
-        archive.add_endpoint(name, fn)
+        if name == "serve":  # wrapped by Keras, as its own endpoint, so that it saves under a strategy
+            archive.add_endpoint(name, fn.python_function, input_signature=fn.input_signature)
+        else:
+            archive.add_endpoint(name, fn)
     return archive
 
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgvae import artifacts, callbacks, data, distribute, export
+from tfgvae import artifacts, callbacks, data, distribute, export, summaries
 from tfgvae.config import RESUMABLE_FIELDS, TrainConfig
 from tfgvae.runs import build_model  # noqa: F401  (also tfgvae.train.build_model)
 
@@ -103,7 +103,7 @@ def fit(model, config, train, valid, steps, done, callback_list):
     """
     epoch, offset = divmod(done, steps)
     common = dict(validation_data=valid, validation_steps=config.validation_steps, shuffle=False,
-                  verbose=config.verbose, callbacks=callback_list)
+                  verbose=0, callbacks=callback_list)  # the console is summaries.ConsoleLog
     history = None
     if offset and epoch < config.epochs:
         history = model.fit(train(done), epochs=epoch + 1, initial_epoch=epoch,
@@ -156,12 +156,16 @@ def train_and_evaluate(config, workdir):
             config.freeze_structure_epoch, os.path.join(workdir, "structure_frozen.json") if chief else None))
     if chief:
         callback_list += [callbacks.GateHistory(os.path.join(workdir, "gate_history.json"))]
-        if config.test_ll_every_epochs:  # before TensorBoard, which then logs its value too
+        if config.test_ll_every_epochs:  # before TensorBoard and the console, which then log its value
             callback_list.append(callbacks.TestLogLikelihood(
                 os.path.join(workdir, "test_ll_history.json"), config.dataset, config.data_dir,
                 config.test_ll_every_epochs, config.test_ll_examples, config.test_ll_samples,
                 epochs=config.epochs, log_dir=os.path.join(workdir, "logs", "test")))
         callback_list.append(callbacks.EpochTensorBoard(os.path.join(workdir, "logs")))
+        if config.strategy != "multi_worker":  # model calls on the chief alone could wait on the others
+            callback_list.append(summaries.ImageSummaries(os.path.join(workdir, "logs"), valid, info.image_shape))
+        if config.verbose:
+            callback_list.append(summaries.ConsoleLog(config.epochs))
     results = fit(model, config, train, valid, steps, done, callback_list)
     distribute.discard(scratch, strategy)
     if results is None:  # the run had already finished: validate the restored weights

@@ -103,7 +103,8 @@ def trial_rows(tuner):
         values = trial.hyperparameters.values
         m = values["latent_dim"]
         node_dim = values[f"node_dim_M{m}"]
-        rows.append({"trial": int(trial.trial_id) + 1, "latent_dim": m,  # keras-tuner's "Trial #" "node_dim": node_dim,
+        rows.append({"trial": int(trial.trial_id) + 1,  # as keras-tuner's console, "Trial #1"
+                     "latent_dim": m, "node_dim": node_dim,
                      "num_nodes": m // node_dim, "structure": values["structure"],
                      "score": trial.score, "status": trial.status,
                      "val_elbo": None if trial.score is None else -trial.score,
