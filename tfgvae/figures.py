@@ -56,7 +56,7 @@ def figure3(graph_runs, path, initial_mean=0.5):
     edges = [{"parent": j + 1, "child": i + 1, "mean": float(last[j, i]), "map": int(last[j, i] > 0.5)}
              for j in range(n) for i in range(j)]
     tmp = f"{path}.dag-{os.getpid()}.png"
-    artifacts.draw_structure({"num_nodes": n, "edges": edges}, tmp)
+    artifacts.draw_structure({"structure": "graph", "num_nodes": n, "edges": edges}, tmp)
     from matplotlib.image import imread
     ax2 = fig.add_subplot(1, 2, 2)
     ax2.imshow(imread(tmp))
