@@ -41,6 +41,7 @@ def test_config_trains_exports_and_reloads(config, tmp_path, tiny_data):
     proc = run_train([f"--flagfile={config}", f"--workdir={workdir}", f"--export_dir={export}", *TINY],
                      tmp_path, tiny_data)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    train_proc = proc  # the evaluation below reuses the name
     assert glob.glob(str(workdir / "checkpoints" / "ckpt-2.index"))
     for name in ("results.json", "gate_history.json", "structure.json", "structure.dot",
                  "structure.png", "gate_history.png"):
@@ -67,13 +68,13 @@ def test_config_trains_exports_and_reloads(config, tmp_path, tiny_data):
     if name != "mnist.cfg":
         return
     # The console: one compact line per epoch, no per-gate or per-node metrics, no TF start-up noise.
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("epoch ")]
-    assert [l.split()[1] for l in lines] == ["1/2", "2/2"], proc.stdout
+    lines = [l for l in train_proc.stdout.splitlines() if l.startswith("epoch ")]
+    assert [l.split()[1] for l in lines] == ["1/2", "2/2"], train_proc.stdout
     assert "tau" in lines[0] and "gates on" in lines[0] and "val elbo" in lines[0]
-    assert "gate_2_1" not in proc.stdout and "kl_node" not in proc.stdout
+    assert "gate_2_1" not in train_proc.stdout and "kl_node" not in train_proc.stdout
     for noise in ("absl::InitializeLog", "cudart_stub", "cuInit", "oneDNN", "cpu_feature_guard"):
-        assert noise not in proc.stderr, proc.stderr
-    assert f"SavedModel: {export}" in proc.stdout and "results.json" in proc.stdout
+        assert noise not in train_proc.stderr, train_proc.stderr
+    assert f"SavedModel: {export}" in train_proc.stdout and "results.json" in train_proc.stdout
     # TensorBoard: pictures at the last epoch (step 2), scalars from epoch 1, validation once.
     tags = {}
     for path in glob.glob(str(workdir / "logs" / "**" / "events.out.tfevents.*"), recursive=True):
