@@ -105,7 +105,7 @@ class GraphVAE(keras.Model):
         self.temperature = keras.Variable(temperature, trainable=False, name="temperature")
         self.kl_warmup_steps = 0  # KL weight beta = min(1, step / kl_warmup_steps) in training
         self.seed_generator = keras.random.SeedGenerator(seed)
-        names = ["loss", "elbo", "reconstruction", "kl", "kl_weight"]
+        names = ["loss", "elbo", "reconstruction", "kl"]
         if n <= MAX_LOGGED_NODES and n > 1:
             names += [f"kl_node_{k + 1}" for k in range(n)]
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
@@ -254,8 +254,7 @@ class GraphVAE(keras.Model):
         """Update the trackers; return logs of global-batch means (summed over replicas)."""
         beta = terms.get("kl_weight", tf.constant(1.0))
         values = {"elbo": terms["elbo"], "reconstruction": terms["reconstruction"], "kl": terms["kl"],
-                  "loss": beta * terms["kl"] - terms["reconstruction"],
-                  "kl_weight": tf.fill(tf.shape(terms["kl"]), beta)}
+                  "loss": beta * terms["kl"] - terms["reconstruction"]}
         for k in range(self.config.num_nodes):
             values[f"kl_node_{k + 1}"] = terms["kl_per_node"][:, k]
         for name, tracker in self.trackers.items():
@@ -270,6 +269,8 @@ class GraphVAE(keras.Model):
             for j, i, name in self.gates.edge_names():
                 logs[name] = means[j, i]
         logs["temperature"] = tf.convert_to_tensor(self.temperature)
+        if "kl_weight" in terms:  # a function of the step, like the temperature: no tracker
+            logs["kl_weight"] = terms["kl_weight"]
         return distribute.step_logs(logs)
 
     def train_step(self, data):
