@@ -8,6 +8,7 @@ machine-readable line ``RESULT {...}`` (read by bench/scaling.py).
 """
 import argparse
 import json
+import math
 import os
 import resource
 import sys
@@ -40,6 +41,9 @@ def parse(argv=None):
     p.add_argument("--warmup", type=int, default=10, help="untimed steps after compilation")
     p.add_argument("--steps_per_execution", type=int, default=1, help="Keras compile() argument")
     p.add_argument("--no_jit", action="store_true", help="compile without XLA")
+    p.add_argument("--node_log_prob", default="tfd", choices=("tfd", "closed"),
+                   help="score z under q and p with tfd.Independent(tfd.Normal) (what the step "
+                        "does) or the closed form (docs/performance.md, #15)")
     p.add_argument("--json_line", action="store_true", help="also print RESULT {json}")
     return p.parse_args(argv)
 
@@ -67,7 +71,16 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def use_closed_form_node_log_prob():
+    """Score nodes with -0.5 sum(log 2pi + logvar + (z - mu)^2 exp(-logvar)) instead of tfd.Normal."""
+    from tfgvae import nodes
+    nodes.normal_log_prob = lambda z, mu, logvar: -0.5 * tf.reduce_sum(
+        math.log(2 * math.pi) + logvar + tf.square(z - mu) * tf.exp(-logvar), axis=-1)
+
+
 def measure(args):
+    if args.node_log_prob == "closed":
+        use_closed_form_node_log_prob()
     keras.utils.set_random_seed(0)
     config = ModelConfig(input_dim=args.input_dim, num_nodes=args.num_nodes, node_dim=args.node_dim,
                          structure=args.structure)
@@ -99,7 +112,7 @@ def measure(args):
     flops = train_flops_per_example(config)
     sgemm = sgemm_rate()
     return {"num_nodes": args.num_nodes, "node_dim": args.node_dim, "batch_size": args.batch_size,
-            "structure": args.structure, "xla": not args.no_jit, "descent": args.descent,
+            "structure": args.structure, "node_log_prob": args.node_log_prob, "xla": not args.no_jit, "descent": args.descent,
             "steps_per_execution": args.steps_per_execution, "params": model.count_params(),
             "compile_s": compile_s, "runs": [round(r) for r in rates], "examples_per_s": rate,
             "flops_per_example": flops, "achieved_flops": rate * flops, "sgemm_flops": sgemm,

@@ -1,4 +1,4 @@
-"""The layers' TFP distributions, and the closed forms the training step keeps, against tfd in float64."""
+"""The layers' TFP distributions, and the closed forms the training step keeps (fusion, gates), against tfd in float64."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,7 +13,8 @@ tfd = tfp.distributions
 
 
 def test_sample_node_matches_tfd_normal_sample_and_log_prob():
-    """z and log q / log p of ``sample_node`` (Eqs. 6, 7, 18) are tfd.Normal's, same seed, float64."""
+    """z of ``sample_node`` (closed-form fusion, Eq. 18) is tfd.Normal's sample, same seed, and its log q / log p
+    are tfd.Normal's log_prob, float64 (the step scores with tfd; tests/test_nodes.py checks it against numpy)."""
     rng = np.random.default_rng(0)
     prior, td = [(tf.constant(rng.normal(size=(7, 3))), tf.constant(rng.normal(scale=4.0, size=(7, 3))))
                  for _ in range(2)]

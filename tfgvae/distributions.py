@@ -10,20 +10,16 @@ training step. Node n's conditionals, given parent values z and gates c:
   ungated (Sec. 4.3's fully-connected encoder graph).
 
 Each is a ``tfd.Independent(tfd.Normal)`` of batch shape (B, N) and event shape (N',).
-The training step keeps the closed forms ``nodes.normal_log_prob`` / ``nodes.fuse`` (tested
-against these objects in float64, tests/test_distributions.py).
+The training step scores every node with the same ``tfd.Independent(tfd.Normal)``
+(``nodes.normal``); the fusion ``nodes.fuse`` and the gates' relaxation stay closed forms,
+tested against tfd in float64 (tests/test_distributions.py).
 """
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfgvae.nodes import fuse
+from tfgvae.nodes import fuse, normal
 
 tfd = tfp.distributions
-
-
-def normal(mu, logvar):
-    """N(mu, exp(logvar)) over the last axis: tfd.Independent(tfd.Normal(mu, exp(logvar / 2)), 1)."""
-    return tfd.Independent(tfd.Normal(mu, tf.exp(0.5 * logvar)), reinterpreted_batch_ndims=1)
 
 
 def _top_down(model, z, gates, posterior_gates):

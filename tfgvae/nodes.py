@@ -4,13 +4,11 @@ All nodes share one node size N', so each head's weights are stacked over nodes 
 a head runs as a few batched matmuls instead of N small layers. The maths is that of
 the per-node MLPs of Appendix B; ``tests/test_nodes.py`` checks it against numpy.
 """
-import math
-
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 import keras
 
-LOG_2PI = math.log(2.0 * math.pi)
 BN_MOMENTUM = 0.9  # PyTorch's default (0.1 in its convention), as the paper used PyTorch
 BN_EPSILON = 1e-5
 
@@ -26,9 +24,20 @@ def fuse(mu_bu, logvar_bu, mu_td, logvar_td):
     return w_bu * mu_bu + (1.0 - w_bu) * mu_td, logvar
 
 
+def normal(mu, logvar):
+    """N(mu, exp(logvar)) over the last axis: tfd.Independent(tfd.Normal(mu, exp(logvar / 2)), 1)."""
+    return tfp.distributions.Independent(tfp.distributions.Normal(mu, tf.exp(0.5 * logvar)),
+                                         reinterpreted_batch_ndims=1)
+
+
 def normal_log_prob(z, mu, logvar):
-    """log N(z; mu, exp(logvar)) summed over the last axis."""
-    return -0.5 * tf.reduce_sum(LOG_2PI + logvar + tf.square(z - mu) * tf.exp(-logvar), axis=-1)
+    """log N(z; mu, exp(logvar)) summed over the last axis, scored by ``normal``'s tfd object.
+
+    The training step uses it for log q and log p of every node: side by side with the closed
+    form -0.5 sum(log 2pi + logvar + (z - mu)^2 exp(-logvar)) it costs nothing measurable
+    (docs/performance.md, ``bench/train_step.py --node_log_prob``).
+    """
+    return normal(mu, logvar).log_prob(z)
 
 
 def batch_norm(x, gamma, beta, moving_mean, moving_var, training, synchronized=False):
