@@ -1,5 +1,6 @@
 """Observation models p(x | z) against float64 numpy."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfgvae import likelihoods
@@ -35,6 +36,29 @@ def test_gaussian_log_likelihood_uses_sigmoid_mean_and_logvar():
     np.testing.assert_allclose(likelihoods.log_likelihood("gaussian", tf.constant(x), params).numpy(),
                                want, rtol=1e-10)
     np.testing.assert_allclose(likelihoods.mean("gaussian", params).numpy(), mean)
+
+
+def test_gaussian_logvar_is_softly_bounded():
+    """The head's log-variance is ~ the fc output inside LOGVAR_RANGE and never leaves it (numpy
+    softplus, float64), with finite gradients at the extremes; unbounded it diverged on CIFAR-10."""
+    low, high = 2 * np.log(1 / 256), 0.0
+    assert likelihoods.LOGVAR_RANGE == pytest.approx((low, high))
+    raw = np.array([-1e4, -300.0, -40.0, -11.0, -7.0, -5.0, -3.0, 0.0, 5.0, 300.0, 1e4])
+    softplus = lambda v: np.logaddexp(0.0, v)  # noqa: E731
+    want = high - softplus(high - (low + softplus(raw - low)))
+    t = tf.constant(raw)
+    with tf.GradientTape() as tape:
+        tape.watch(t)
+        got = likelihoods.bounded_logvar(t)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+    floor = low - np.log1p(np.exp(low - high))  # the outer softplus reaches 1.5e-5 below low
+    assert np.all((got.numpy() >= floor - 1e-12) & (got.numpy() <= high)) and got.numpy()[0] == pytest.approx(floor)
+    assert abs(got.numpy()[4] - raw[4]) < 0.02 and abs(got.numpy()[5] - raw[5]) < 0.02  # identity inside
+    grad = tape.gradient(got, t).numpy()
+    assert np.all(np.isfinite(grad)) and np.all(grad >= 0) and grad[5] > 0.9
+    head = likelihoods.ObservationHead("gaussian", 3)
+    out = head(tf.constant([[1e6, -1e6, 0.0]], tf.float32)).numpy()  # huge decoder outputs
+    assert np.all(np.isfinite(out)) and np.all((out[..., 1] >= floor - 1e-5) & (out[..., 1] <= high))
 
 
 def test_gaussian_head_is_built_with_the_model():

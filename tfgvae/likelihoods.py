@@ -2,15 +2,27 @@
 
 ``bernoulli``: the decoder's last fc gives logits; Sigmoid() is the Bernoulli mean.
 ``gaussian``: Sigmoid() of the decoder's last fc is the mean, and fc(input, input) of
-the same output the log-variance (CIFAR-10). Parameters travel as tensors; the
-``tfd`` distribution is built only where a log-probability or sample is needed.
+the same output the log-variance (CIFAR-10), softly held inside LOGVAR_RANGE (unbounded, as
+App. B writes it, it diverges on CIFAR-10 in the first epoch: docs/results.md).
+Parameters travel as tensors; the ``tfd`` distribution is built only where a
+log-probability or sample is needed.
 """
+import math
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 import keras
 
 tfd = tfp.distributions
 LIKELIHOODS = ("bernoulli", "gaussian")
+# Gaussian log-variance range: sigma from one intensity level (1/256) of 8-bit data to the data's range (1).
+LOGVAR_RANGE = (2.0 * math.log(1.0 / 256.0), 0.0)
+
+
+def bounded_logvar(raw, low=LOGVAR_RANGE[0], high=LOGVAR_RANGE[1]):
+    """high - softplus(high - (low + softplus(raw - low))): ~raw well inside (low, high); never above
+    high, never below low - log(1 + exp(low - high)) (1.5e-5 below low for LOGVAR_RANGE)."""
+    return high - tf.nn.softplus(high - (low + tf.nn.softplus(raw - low)))
 
 
 class ObservationHead(keras.layers.Layer):
@@ -31,7 +43,7 @@ class ObservationHead(keras.layers.Layer):
     def call(self, o):
         if self.likelihood == "bernoulli":
             return o[..., None]
-        return tf.stack([o, self.logvar(o)], axis=-1)
+        return tf.stack([o, bounded_logvar(self.logvar(o))], axis=-1)
 
 
 def distribution(likelihood, params):
