@@ -23,5 +23,5 @@ setup(
         "matplotlib>=3.8",
         "tqdm>=4.60",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3"]},  # pytest.ini runs 2 workers (-n 2)
 )

@@ -26,7 +26,9 @@ def main(argv):
     except ValueError as e:  # bad settings or data (DataError is a ValueError): one line, exit 1
         sys.exit(f"train.py: error: {e}")
     if run.verbose:
-        print(f"SavedModel: {run.export_dir or train.default_export_dir(FLAGS.workdir)}\n"
+        saved = (run.export_dir or train.default_export_dir(FLAGS.workdir)) if run.export else (
+            f"not written (--noexport); python bin/export.py --workdir={FLAGS.workdir}")
+        print(f"SavedModel: {saved}\n"
               f"results: {os.path.join(FLAGS.workdir, 'results.json')}\n"
               f"figures: {os.path.join(FLAGS.workdir, 'structure.png')}, "
               f"{os.path.join(FLAGS.workdir, 'gate_history.png')}\n"

@@ -7,19 +7,18 @@ import numpy as np
 import pytest
 
 from tfgvae import data, reproduce, train
-from tfgvae.config import TrainConfig
+from tfgvae.config import config_from_flagfile
 
 STEPS = 300
 VALIDATION_STEPS = 30  # 1,920 validation images
 
 
 def _config(tmp_path, **overrides):
-    values = reproduce._read_flagfile(reproduce.config_file("mnist", "graph"))
-    values.update(epochs=1, steps_per_epoch=STEPS, validation_steps=VALIDATION_STEPS,
-                  steps_per_execution=10, verbose=0, export_dir=str(tmp_path / "export"),
-                  data_dir=os.environ.get(data.DATA_DIR_ENV), **overrides)
-    values.pop("workdir")
-    return TrainConfig.from_dict(values)
+    config, _ = config_from_flagfile(
+        reproduce.config_file("mnist", "graph"), epochs=1, steps_per_epoch=STEPS,
+        validation_steps=VALIDATION_STEPS, steps_per_execution=10, verbose=0,
+        export_dir=str(tmp_path / "export"), data_dir=os.environ.get(data.DATA_DIR_ENV), **overrides)
+    return config
 
 
 @pytest.mark.skipif(not os.environ.get(data.DATA_DIR_ENV), reason="needs the MNIST files ($TFGVAE_DATA_DIR)")

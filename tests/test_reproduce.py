@@ -130,6 +130,10 @@ def test_collect_gives_means_and_sample_deviations_over_seeds(tmp_path):
     assert row["train_minutes_mean"] == pytest.approx(2.0) and row["num_seeds"] == 3
     assert reproduce.collect(runs, 8) == {}  # results of another k do not count
     assert "| ladder | -92.00 ± 2.65 | 23.00 ± 3.61 |" in reproduce.markdown({"ladder": row}, "mnist")
+    # One seed has no spread over seeds: null in the JSON, no ± in the table.
+    one = reproduce.collect(runs[:1], 7)["ladder"]
+    assert one["log_likelihood_std"] is None and one["kl_std"] is None and one["num_seeds"] == 1
+    assert "| ladder | -90.00 | 20.00 | -95.00 |" in reproduce.markdown({"ladder": one}, "mnist")
 
 
 def test_reproduce_refuses_bad_flags(tmp_path, tiny_data):

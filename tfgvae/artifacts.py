@@ -134,7 +134,7 @@ def plot_gate_history(history, path, initial=None):
     ax.set_ylabel("gate mean $\\mu$")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Gate means during training")
-    if len(pairs) <= 20:
+    if 0 < len(pairs) <= 20:  # a one-node VAE has no edges to label
         ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))
     _save(fig, path)
     return fig

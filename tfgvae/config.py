@@ -4,6 +4,7 @@ Flags are defined here once so that every ``bin/`` script shares them; library c
 takes a ``TrainConfig`` and never reads flags itself.
 """
 import dataclasses
+import functools
 import json
 import os
 
@@ -40,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     jit_compile: bool = True
     export_dir: str | None = None
+    export: bool = True
     verbose: int = 1
     strategy: str = "default"
     logical_cpus: int = 0
@@ -126,75 +128,81 @@ class TrainConfig:
 
 # Fields whose change does not alter the run's model or data, so a run may resume with them changed.
 # A run may also resume under another strategy or device count: the update does not depend on it.
-RESUMABLE_FIELDS = ("epochs", "verbose", "export_dir", "data_dir", "jit_compile", "strategy",
+RESUMABLE_FIELDS = ("epochs", "verbose", "export_dir", "export", "data_dir", "jit_compile", "strategy",
                     "logical_cpus", "tpu_address", "checkpoint_every_steps", "steps_per_execution",
                     "test_ll_every_epochs", "test_ll_examples", "test_ll_samples")
 
 
-def define_flags():
-    """Define one absl flag per TrainConfig field, plus --workdir."""
+def define_flags(flag_values=None):
+    """Define one absl flag per TrainConfig field, plus --workdir, in ``flag_values`` (absl's FLAGS)."""
+    fv = flags.FLAGS if flag_values is None else flag_values
     d = TrainConfig()
-    flags.DEFINE_string("workdir", None, "Run directory: checkpoints, TensorBoard logs, config, results.")
-    flags.DEFINE_string("export_dir", None, "Where the SavedModel goes (default SavedModels/<run name>).")
-    flags.DEFINE_string("data_dir", None, "Dataset root laid out like ../shared/data (or $TFGVAE_DATA_DIR).")
-    flags.DEFINE_string("dataset", d.dataset, "Dataset name.")
-    flags.DEFINE_enum("structure", d.structure, STRUCTURES, "Latent dependency structure.")
-    flags.DEFINE_integer("num_nodes", d.num_nodes, "N, the number of latent nodes.")
-    flags.DEFINE_integer("latent_dim", d.latent_dim, "M, the total latent dimension.")
-    flags.DEFINE_integer("node_dim", None, "N', dims per node; default M / N (must equal it if given).")
-    flags.DEFINE_enum("decode_from", d.decode_from, ["first", "all"],
+    string, enum = (functools.partial(f, flag_values=fv) for f in (flags.DEFINE_string, flags.DEFINE_enum))
+    integer, float_, bool_ = (functools.partial(f, flag_values=fv)
+                              for f in (flags.DEFINE_integer, flags.DEFINE_float, flags.DEFINE_bool))
+    string("workdir", None, "Run directory: checkpoints, TensorBoard logs, config, results.")
+    string("export_dir", None, "Where the SavedModel goes (default SavedModels/<run name>).")
+    bool_("export", d.export, "Write the SavedModel when training ends (--noexport: skip it; "
+                      "bin/export.py --workdir=RUN writes one from the checkpoint later).")
+    string("data_dir", None, "Dataset root laid out like ../shared/data (or $TFGVAE_DATA_DIR).")
+    string("dataset", d.dataset, "Dataset name.")
+    enum("structure", d.structure, STRUCTURES, "Latent dependency structure.")
+    integer("num_nodes", d.num_nodes, "N, the number of latent nodes.")
+    integer("latent_dim", d.latent_dim, "M, the total latent dimension.")
+    integer("node_dim", None, "N', dims per node; default M / N (must equal it if given).")
+    enum("decode_from", d.decode_from, ["first", "all"],
                       "Decoder input: all nodes (default; docs/results.md) or z_1 only (App. B.1).")
-    flags.DEFINE_bool("per_example_gates", d.per_example_gates,
+    bool_("per_example_gates", d.per_example_gates,
                       "One relaxed gate sample per example (else one per batch).")
-    flags.DEFINE_integer("batch_size", d.batch_size, "Global mini-batch size.")
-    flags.DEFINE_integer("epochs", d.epochs, "Number of epochs.")
-    flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass over the data).")
-    flags.DEFINE_integer("validation_steps", None, "Validation batches per epoch (default: all).")
-    flags.DEFINE_integer("train_limit", None, "Use only the first n training examples.")
-    flags.DEFINE_float("learning_rate", d.learning_rate, "Adam learning rate.")
-    flags.DEFINE_float("lr_decay_factor", d.lr_decay_factor, "Learning-rate multiplier per decay period.")
-    flags.DEFINE_float("lr_decay_epochs", d.lr_decay_epochs, "Epochs per learning-rate decay.")
-    flags.DEFINE_float("initial_temperature", d.initial_temperature, "Gumbel-softmax tau at epoch 0.")
-    flags.DEFINE_float("temperature_decay", d.temperature_decay, "tau multiplier per epoch.")
-    flags.DEFINE_float("min_temperature", d.min_temperature, "Floor of tau.")
-    flags.DEFINE_integer("seed", d.seed, "Random seed (initialization, noise, gates, data order).")
-    flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile the train step with XLA.")
-    flags.DEFINE_integer("verbose", d.verbose,
+    integer("batch_size", d.batch_size, "Global mini-batch size.")
+    integer("epochs", d.epochs, "Number of epochs.")
+    integer("steps_per_epoch", None, "Steps per epoch (default: one pass over the data).")
+    integer("validation_steps", None, "Validation batches per epoch (default: all).")
+    integer("train_limit", None, "Use only the first n training examples.")
+    float_("learning_rate", d.learning_rate, "Adam learning rate.")
+    float_("lr_decay_factor", d.lr_decay_factor, "Learning-rate multiplier per decay period.")
+    float_("lr_decay_epochs", d.lr_decay_epochs, "Epochs per learning-rate decay.")
+    float_("initial_temperature", d.initial_temperature, "Gumbel-softmax tau at epoch 0.")
+    float_("temperature_decay", d.temperature_decay, "tau multiplier per epoch.")
+    float_("min_temperature", d.min_temperature, "Floor of tau.")
+    integer("seed", d.seed, "Random seed (initialization, noise, gates, data order).")
+    bool_("jit_compile", d.jit_compile, "Compile the train step with XLA.")
+    integer("verbose", d.verbose,
                          "0 silent; 1 or 2: one compact line per epoch (all metrics in TensorBoard).")
-    flags.DEFINE_enum("strategy", d.strategy, STRATEGIES,
+    enum("strategy", d.strategy, STRATEGIES,
                       "tf.distribute strategy: one device, all local GPUs (mirrored), the cluster in "
                       "$TF_CONFIG (multi_worker) or a TPU. --batch_size is the global batch.")
-    flags.DEFINE_integer("logical_cpus", d.logical_cpus,
+    integer("logical_cpus", d.logical_cpus,
                          "Split the CPU into this many logical devices (mirrored on a CPU-only machine).")
-    flags.DEFINE_string("tpu_address", None, "TPU to connect to with --strategy=tpu (default: local).")
-    flags.DEFINE_bool("sync_batch_norm", d.sync_batch_norm,
+    string("tpu_address", None, "TPU to connect to with --strategy=tpu (default: local).")
+    bool_("sync_batch_norm", d.sync_batch_norm,
                       "Batch-norm moments over the global batch (all replicas), as on one device.")
-    flags.DEFINE_integer("checkpoint_every_steps", None,
+    integer("checkpoint_every_steps", None,
                          "Also checkpoint every this many steps, so a killed run resumes mid-epoch.")
-    flags.DEFINE_integer("steps_per_execution", d.steps_per_execution,
+    integer("steps_per_execution", d.steps_per_execution,
                          "Train steps per compiled call (fewer host round trips; callbacks, "
                          "checkpoints and the NaN check then run every this many steps). It must "
                          "divide the steps of an epoch; 0 picks the largest divisor up to 20.")
-    flags.DEFINE_float("kl_warmup_fraction", d.kl_warmup_fraction,
+    float_("kl_warmup_fraction", d.kl_warmup_fraction,
                        "KL warm-up: the KL term's weight rises linearly from 0 to 1 over this "
                        "fraction of the epochs (Sonderby et al., 2016; docs/results.md); 0 trains "
                        "the plain ELBO from the start.")
-    flags.DEFINE_float("gate_init", d.gate_init, "Initial Bernoulli mean of every learned gate.")
-    flags.DEFINE_float("gate_lr_multiplier", d.gate_lr_multiplier,
+    float_("gate_init", d.gate_init, "Initial Bernoulli mean of every learned gate.")
+    float_("gate_lr_multiplier", d.gate_lr_multiplier,
                        "The gate logits learn this many times faster than the other weights.")
-    flags.DEFINE_integer("head_hidden", None, "Width of the bottom-up heads' hidden layer (default "
+    integer("head_hidden", None, "Width of the bottom-up heads' hidden layer (default "
                          "128); the VAE baseline uses a wider one to match parameter counts.")
-    flags.DEFINE_integer("test_ll_every_epochs", d.test_ll_every_epochs,
+    integer("test_ll_every_epochs", d.test_ll_every_epochs,
                          "Every this many epochs, estimate the test log-likelihood on a fixed "
                          "subset (Fig. 5; test_ll_history.json and TensorBoard); 0: never.")
-    flags.DEFINE_integer("test_ll_examples", d.test_ll_examples, "Test images in that estimate.")
-    flags.DEFINE_integer("test_ll_samples", d.test_ll_samples, "Importance samples k in that estimate.")
-    flags.DEFINE_string("adjacency", None,
+    integer("test_ll_examples", d.test_ll_examples, "Test images in that estimate.")
+    integer("test_ll_samples", d.test_ll_samples, "Importance samples k in that estimate.")
+    string("adjacency", None,
                         "JSON file of the fixed DAG c[j][i] (parent j -> child i, 0-based) for "
                         "--structure=custom: a run's structure.json, {\"adjacency\": rows} or rows.")
-    flags.DEFINE_integer("freeze_structure_epoch", None,
+    integer("freeze_structure_epoch", None,
                          "Learn the gates for this many epochs, then fix the MAP structure and train on.")
-    flags.DEFINE_enum("encoder_graph", d.encoder_graph, list(ENCODER_GRAPHS),
+    enum("encoder_graph", d.encoder_graph, list(ENCODER_GRAPHS),
                       "Posterior graph: the learned gates (shared) or fully connected (fc, Sec. 4.3).")
 
 
@@ -207,3 +215,13 @@ def config_from_flags(values=None):
         path = kwargs["adjacency"]
         kwargs["adjacency"] = check_adjacency(read_adjacency(path), kwargs["num_nodes"], source=path)
     return TrainConfig(**kwargs)
+
+
+def config_from_flagfile(path, **overrides):
+    """(TrainConfig, workdir) of a flagfile such as configs/mnist.cfg, parsed by absl in a fresh
+    FlagValues (absl's FLAGS untouched); ``overrides`` are flags given after it, e.g. epochs=2."""
+    fv = flags.FlagValues()
+    define_flags(fv)
+    args = [f"--{'' if v else 'no'}{k}" if isinstance(v, bool) else f"--{k}={v}" for k, v in overrides.items()]
+    fv(["config", f"--flagfile={path}", *args])
+    return config_from_flags(fv), fv["workdir"].value

@@ -99,12 +99,10 @@ def plan(dataset, structures, seeds, workdir, epochs=None, extra_flags=None, hea
 def parameter_count(dataset, structure, head_hidden=None, **flags):
     """Trainable parameters of a structure's model as its config builds it (gates included)."""
     from tfgvae import data, train
-    from tfgvae.config import TrainConfig
-    values = _read_flagfile(config_file(dataset, structure))
-    values.update(flags)
+    from tfgvae.config import config_from_flagfile
     if head_hidden:
-        values["head_hidden"] = head_hidden
-    config = TrainConfig.from_dict(values)
+        flags["head_hidden"] = head_hidden
+    config, _ = config_from_flagfile(config_file(dataset, structure), **flags)
     model = train.build_model(config, data.DATASETS[dataset])
     return int(sum(np.prod(v.shape) for v in model.trainable_variables))
 
@@ -118,17 +116,6 @@ def matched_vae_width(dataset, structures, **flags):
     p128, p256 = (parameter_count(dataset, "vae", head_hidden=w, **flags) for w in (128, 256))
     per_unit = (p256 - p128) / 128
     return max(128, 128 + math.ceil((max(others) - p128) / per_unit))
-
-
-def _read_flagfile(path):
-    values = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("--") and "=" in line:
-                key, value = line[2:].split("=", 1)
-                values[key] = _parse_value(value)
-    return values
 
 
 def _parse_value(text):
@@ -149,7 +136,7 @@ def commands(run, num_samples, data_dir=None, limit=None):
     python = sys.executable
     data = [f"--data_dir={data_dir}"] if data_dir else []
     train = [python, os.path.join(ROOT, "bin", "train.py"), f"--flagfile={config_file(run.dataset, run.structure)}",
-             f"--workdir={run.workdir}", f"--export_dir={os.path.join(run.workdir, 'saved_model')}",
+             f"--workdir={run.workdir}", "--noexport",
              "--verbose=2"] + data + _flag_args(run.flags)
     evaluate = [python, os.path.join(ROOT, "bin", "evaluate.py"), f"--workdir={run.workdir}",
                 f"--num_importance_samples={num_samples}", f"--output={run.results_path}",
@@ -230,9 +217,14 @@ def _eta(durations, remaining, parallel):
 
 
 def _stats(values):
+    """Mean and sample standard deviation (ddof=1); the deviation is None for one seed."""
     values = np.asarray(values, np.float64)
-    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    std = float(values.std(ddof=1)) if len(values) > 1 else None
     return float(values.mean()), std
+
+
+def _pm(mean, std):
+    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
 
 
 def collect(runs, num_samples, limit=None):
@@ -278,7 +270,7 @@ def _map_of(run):
 
 
 def markdown(table, dataset):
-    """Table 1's rows for one dataset as Markdown (mean ± std over seeds)."""
+    """Table 1's rows for one dataset as Markdown (mean ± std over seeds; no ± for one seed)."""
     bits = any("bits_per_dim_mean" in row for row in table.values())
     unit = "bits/dim" if bits else "nats"
     head = (f"| structure | LL ({unit}) | KL (nats) | ELBO (nats) | active units per node | parameters | "
@@ -289,8 +281,8 @@ def markdown(table, dataset):
             row["log_likelihood_mean"], row["log_likelihood_std"])
         units = ", ".join(f"{u:g}" for u in row["active_units_per_node"])
         minutes = "" if row["train_minutes_mean"] is None else f"{row['train_minutes_mean']:.1f}"
-        lines.append(f"| {structure} | {ll[0]:.2f} ± {ll[1]:.2f} | {row['kl_mean']:.2f} ± {row['kl_std']:.2f} | "
-                     f"{row['elbo_mean']:.2f} ± {row['elbo_std']:.2f} | {units} | {row['parameters']:,} | "
+        lines.append(f"| {structure} | {_pm(*ll)} | {_pm(row['kl_mean'], row['kl_std'])} | "
+                     f"{_pm(row['elbo_mean'], row['elbo_std'])} | {units} | {row['parameters']:,} | "
                      f"{minutes} | {row['num_seeds']} |")
     return "\n".join(lines) + "\n"
 

@@ -119,7 +119,8 @@ def fit(model, config, train, valid, steps, done, callback_list):
 
 
 def train_and_evaluate(config, workdir):
-    """Train (resuming from ``workdir`` if it holds a checkpoint), validate, export; return metrics.
+    """Train (resuming from ``workdir`` if it holds a checkpoint), validate, export (unless
+    ``config.export`` is False); return metrics.
 
     Runs under ``config.strategy``; every process of a multi-worker run calls this with
     the same (shared) ``workdir``, and only the chief writes into it.
@@ -179,7 +180,8 @@ def train_and_evaluate(config, workdir):
                                      "data_note": info.note,
                                      "epochs": config.epochs})
         artifacts.write_structure_artifacts(model, workdir)
-    target = distribute.write_dir(export_dir, strategy)  # saving is collective: every worker exports
-    export.export_saved_model(model, target, image_shape=info.image_shape)
-    distribute.discard(target, strategy)
+    if config.export:
+        target = distribute.write_dir(export_dir, strategy)  # saving is collective: every worker exports
+        export.export_saved_model(model, target, image_shape=info.image_shape)
+        distribute.discard(target, strategy)
     return results
