@@ -84,7 +84,7 @@ def figure5(runs, path, unit="nats"):
         values = np.array([[h["log_likelihood"][h["epochs"].index(e)] for e in common] for h in hist])
         mean, std = values.mean(axis=0), values.std(axis=0, ddof=1) if len(hist) > 1 else 0 * values[0]
         ax.errorbar(common, mean, yerr=std, color=color, marker="o", ms=3, capsize=3,
-                    label=f"{structure} ({len(hist)} seeds)")
+                    label=f"{structure} ({len(hist)} seed{'' if len(hist) == 1 else 's'})")
         subset = (hist[0]["num_examples"], hist[0]["num_importance_samples"])
         drawn = True
     if not drawn:
