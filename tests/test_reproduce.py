@@ -139,3 +139,14 @@ def test_collect_gives_means_and_sample_deviations_over_seeds(tmp_path):
 def test_reproduce_refuses_bad_flags(tmp_path, tiny_data):
     proc = _reproduce(tmp_path, tiny_data, "--train_flag=oops")
     assert proc.returncode != 0 and "NAME=VALUE" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_table_counts_the_width_a_run_was_trained_with(tmp_path):
+    """A finished run reused by a later plan (other structures, so another matched VAE width)
+    is counted with the width in its own config.json, not the new plan's."""
+    run = reproduce.plan("mnist", ["vae"], [0], str(tmp_path), epochs=1)[0]
+    assert reproduce._trained_width(run) == run.flags.get("head_hidden")  # nothing trained yet
+    os.makedirs(run.workdir)
+    with open(os.path.join(run.workdir, "config.json"), "w") as f:
+        json.dump({"structure": "vae", "head_hidden": 300}, f)
+    assert reproduce._trained_width(run) == 300

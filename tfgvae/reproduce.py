@@ -250,14 +250,22 @@ def collect(runs, num_samples, limit=None):
         units = np.array([res["active_units_per_node"] for res in results], np.float64)
         row["active_units_per_node"] = units.mean(axis=0).round(2).tolist()
         row["active_units_mean"] = float(units.sum(axis=1).mean())
-        row["parameters"] = parameter_count(r.dataset, structure, **{
-            k: v for k, v in mine[0].flags.items() if k == "head_hidden"})
+        row["parameters"] = parameter_count(r.dataset, structure, head_hidden=_trained_width(mine[0]))
         times = [res["train_seconds"] for res in results if res["train_seconds"] is not None]
         row["train_minutes_mean"] = float(np.mean(times) / 60) if times else None
         if structure == "graph":
             row["map_structures"] = [res.get("map_adjacency") or _map_of(r) for res, r in zip(results, mine)]
         table[structure] = row
     return table
+
+
+def _trained_width(run):
+    """The bottom-up width the run was trained with (its config.json), else the planned one."""
+    path = os.path.join(run.workdir, "config.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f).get("head_hidden")
+    return run.flags.get("head_hidden")
 
 
 def _map_of(run):
