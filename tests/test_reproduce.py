@@ -150,3 +150,12 @@ def test_table_counts_the_width_a_run_was_trained_with(tmp_path):
     with open(os.path.join(run.workdir, "config.json"), "w") as f:
         json.dump({"structure": "vae", "head_hidden": 300}, f)
     assert reproduce._trained_width(run) == 300
+
+
+def test_eta_counts_what_running_runs_have_done():
+    """Runs of 10 min so far: two running (2 and 9 min in) and three queued, 2 at a time, leave
+    max(8, 1) + ceil(3 / 2) x 10 = 28 min."""
+    active = {"a": (None, None, 1000.0 - 120), "b": (None, None, 1000.0 - 540)}
+    assert reproduce._eta([600.0], ["c", "d", "e"], active, 2, now=1000.0) == "5 left, ETA 28 min"
+    assert reproduce._eta([600.0], [], {}, 2) == "no runs left"
+    assert reproduce._eta([], ["c"], active, 2) == "ETA after the first run"

@@ -188,7 +188,7 @@ def execute(runs, num_samples, data_dir=None, parallel=1, threads=None, out=sys.
         while queue and len(active) < parallel:
             run = queue.pop(0)
             active[run.name] = (run, _start(run, num_samples, data_dir, threads, limit), time.time())
-            print(f"[{total - len(queue)}/{total}] {run.name}: started ({_eta(durations, len(queue) + len(active), parallel)})",
+            print(f"[{total - len(queue)}/{total}] {run.name}: started ({_eta(durations, queue, active, parallel)})",
                   file=out, flush=True)
         time.sleep(1.0)
         for name, (run, proc, t0) in list(active.items()):
@@ -201,19 +201,23 @@ def execute(runs, num_samples, data_dir=None, parallel=1, threads=None, out=sys.
                 failed.append(name)
             finished = total - len(queue) - len(active)
             print(f"[{finished}/{total}] {name}: {'done' if ok else 'FAILED, see ' + run.workdir + '/reproduce.log'} "
-                  f"in {durations[-1] / 60:.1f} min ({_eta(durations, len(queue) + len(active), parallel)})",
+                  f"in {durations[-1] / 60:.1f} min ({_eta(durations, queue, active, parallel)})",
                   file=out, flush=True)
     print(f"all runs ended in {(time.time() - started) / 60:.1f} min", file=out, flush=True)
     return failed
 
 
-def _eta(durations, remaining, parallel):
+def _eta(durations, queue, active, parallel, now=None):
+    """Time left: the longest running run's rest (at the mean duration so far), then the queue
+    in waves of ``parallel``."""
     if not durations:
         return "ETA after the first run"
-    if not remaining:
+    if not queue and not active:
         return "no runs left"
-    minutes = np.mean(durations) * math.ceil(remaining / parallel) / 60
-    return f"{remaining} left, ETA {minutes:.0f} min"
+    mean, now = float(np.mean(durations)), time.time() if now is None else now
+    running = max((max(0.0, mean - (now - t0)) for _, _, t0 in active.values()), default=0.0)
+    minutes = (running + math.ceil(len(queue) / parallel) * mean) / 60
+    return f"{len(queue) + len(active)} left, ETA {minutes:.0f} min"
 
 
 def _stats(values):
