@@ -112,7 +112,8 @@ def measure(args):
     flops = train_flops_per_example(config)
     sgemm = sgemm_rate()
     return {"num_nodes": args.num_nodes, "node_dim": args.node_dim, "batch_size": args.batch_size,
-            "structure": args.structure, "node_log_prob": args.node_log_prob, "xla": not args.no_jit, "descent": args.descent,
+            "structure": args.structure, "node_log_prob": args.node_log_prob, "xla": not args.no_jit,
+            "descent": args.descent,
             "steps_per_execution": args.steps_per_execution, "params": model.count_params(),
             "compile_s": compile_s, "runs": [round(r) for r in rates], "examples_per_s": rate,
             "flops_per_example": flops, "achieved_flops": rate * flops, "sgemm_flops": sgemm,

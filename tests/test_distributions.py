@@ -14,7 +14,7 @@ tfd = tfp.distributions
 
 def test_sample_node_matches_tfd_normal_sample_and_log_prob():
     """z of ``sample_node`` (closed-form fusion, Eq. 18) is tfd.Normal's sample, same seed, and its log q / log p
-    are tfd.Normal's log_prob, float64 (the step scores with tfd; tests/test_nodes.py checks it against numpy)."""
+    are tfd.Normal's log_prob and numpy's closed form, float64."""
     rng = np.random.default_rng(0)
     prior, td = [(tf.constant(rng.normal(size=(7, 3))), tf.constant(rng.normal(scale=4.0, size=(7, 3))))
                  for _ in range(2)]
@@ -31,6 +31,11 @@ def test_sample_node_matches_tfd_normal_sample_and_log_prob():
     np.testing.assert_allclose(log_q.numpy(), tf.reduce_sum(q.log_prob(z), -1).numpy(), rtol=1e-10, atol=1e-6)
     p = tfd.Independent(tfd.Normal(prior[0], tf.exp(0.5 * prior[1])), 1)
     np.testing.assert_allclose(log_p.numpy(), p.log_prob(z).numpy(), rtol=1e-10)
+    # The same log-densities from numpy's closed form (independent of tfd, which the step now uses).
+    np.testing.assert_allclose(log_q.numpy(), reference.normal_log_prob(z.numpy(), q_mu.numpy(), q_lv.numpy()),
+                               rtol=1e-10, atol=1e-6)
+    np.testing.assert_allclose(log_p.numpy(), reference.normal_log_prob(z.numpy(), *(t.numpy() for t in prior)),
+                               rtol=1e-10)
 
 
 @pytest.mark.parametrize("tau", [1.0, 0.1, 0.01])

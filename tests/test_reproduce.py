@@ -147,8 +147,8 @@ def test_table_counts_the_width_a_run_was_trained_with(tmp_path):
     run = reproduce.plan("mnist", ["vae"], [0], str(tmp_path), epochs=1)[0]
     assert reproduce._trained_width(run) == run.flags.get("head_hidden")  # nothing trained yet
     os.makedirs(run.workdir)
-    with open(os.path.join(run.workdir, "config.json"), "w") as f:
-        json.dump({"structure": "vae", "head_hidden": 300}, f)
+    with open(os.path.join(run.workdir, "config.json"), "w") as f:  # as train.prepare_workdir writes it
+        json.dump(TrainConfig(structure="vae", num_nodes=1, head_hidden=300).to_dict(), f)
     assert reproduce._trained_width(run) == 300
 
 

@@ -143,7 +143,7 @@ def define_flags(flag_values=None):
     string("workdir", None, "Run directory: checkpoints, TensorBoard logs, config, results.")
     string("export_dir", None, "Where the SavedModel goes (default SavedModels/<run name>).")
     bool_("export", d.export, "Write the SavedModel when training ends (--noexport: skip it; "
-                      "bin/export.py --workdir=RUN writes one from the checkpoint later).")
+          "bin/export.py --workdir=RUN writes one from the checkpoint later).")
     string("data_dir", None, "Dataset root laid out like ../shared/data (or $TFGVAE_DATA_DIR).")
     string("dataset", d.dataset, "Dataset name.")
     enum("structure", d.structure, STRUCTURES, "Latent dependency structure.")
@@ -151,9 +151,9 @@ def define_flags(flag_values=None):
     integer("latent_dim", d.latent_dim, "M, the total latent dimension.")
     integer("node_dim", None, "N', dims per node; default M / N (must equal it if given).")
     enum("decode_from", d.decode_from, ["first", "all"],
-                      "Decoder input: all nodes (default; docs/results.md) or z_1 only (App. B.1).")
+         "Decoder input: all nodes (default; docs/results.md) or z_1 only (App. B.1).")
     bool_("per_example_gates", d.per_example_gates,
-                      "One relaxed gate sample per example (else one per batch).")
+          "One relaxed gate sample per example (else one per batch).")
     integer("batch_size", d.batch_size, "Global mini-batch size.")
     integer("epochs", d.epochs, "Number of epochs.")
     integer("steps_per_epoch", None, "Steps per epoch (default: one pass over the data).")
@@ -168,42 +168,42 @@ def define_flags(flag_values=None):
     integer("seed", d.seed, "Random seed (initialization, noise, gates, data order).")
     bool_("jit_compile", d.jit_compile, "Compile the train step with XLA.")
     integer("verbose", d.verbose,
-                         "0 silent; 1 or 2: one compact line per epoch (all metrics in TensorBoard).")
+            "0 silent; 1 or 2: one compact line per epoch (all metrics in TensorBoard).")
     enum("strategy", d.strategy, STRATEGIES,
-                      "tf.distribute strategy: one device, all local GPUs (mirrored), the cluster in "
-                      "$TF_CONFIG (multi_worker) or a TPU. --batch_size is the global batch.")
+         "tf.distribute strategy: one device, all local GPUs (mirrored), the cluster in "
+         "$TF_CONFIG (multi_worker) or a TPU. --batch_size is the global batch.")
     integer("logical_cpus", d.logical_cpus,
-                         "Split the CPU into this many logical devices (mirrored on a CPU-only machine).")
+            "Split the CPU into this many logical devices (mirrored on a CPU-only machine).")
     string("tpu_address", None, "TPU to connect to with --strategy=tpu (default: local).")
     bool_("sync_batch_norm", d.sync_batch_norm,
-                      "Batch-norm moments over the global batch (all replicas), as on one device.")
+          "Batch-norm moments over the global batch (all replicas), as on one device.")
     integer("checkpoint_every_steps", None,
-                         "Also checkpoint every this many steps, so a killed run resumes mid-epoch.")
+            "Also checkpoint every this many steps, so a killed run resumes mid-epoch.")
     integer("steps_per_execution", d.steps_per_execution,
-                         "Train steps per compiled call (fewer host round trips; callbacks, "
-                         "checkpoints and the NaN check then run every this many steps). It must "
-                         "divide the steps of an epoch; 0 picks the largest divisor up to 20.")
+            "Train steps per compiled call (fewer host round trips; callbacks, "
+            "checkpoints and the NaN check then run every this many steps). It must "
+            "divide the steps of an epoch; 0 picks the largest divisor up to 20.")
     float_("kl_warmup_fraction", d.kl_warmup_fraction,
-                       "KL warm-up: the KL term's weight rises linearly from 0 to 1 over this "
-                       "fraction of the epochs (Sonderby et al., 2016; docs/results.md); 0 trains "
-                       "the plain ELBO from the start.")
+           "KL warm-up: the KL term's weight rises linearly from 0 to 1 over this "
+           "fraction of the epochs (Sonderby et al., 2016; docs/results.md); 0 trains "
+           "the plain ELBO from the start.")
     float_("gate_init", d.gate_init, "Initial Bernoulli mean of every learned gate.")
     float_("gate_lr_multiplier", d.gate_lr_multiplier,
-                       "The gate logits learn this many times faster than the other weights.")
+           "The gate logits learn this many times faster than the other weights.")
     integer("head_hidden", None, "Width of the bottom-up heads' hidden layer (default "
-                         "128); the VAE baseline uses a wider one to match parameter counts.")
+            "128); the VAE baseline uses a wider one to match parameter counts.")
     integer("test_ll_every_epochs", d.test_ll_every_epochs,
-                         "Every this many epochs, estimate the test log-likelihood on a fixed "
-                         "subset (Fig. 5; test_ll_history.json and TensorBoard); 0: never.")
+            "Every this many epochs, estimate the test log-likelihood on a fixed "
+            "subset (Fig. 5; test_ll_history.json and TensorBoard); 0: never.")
     integer("test_ll_examples", d.test_ll_examples, "Test images in that estimate.")
     integer("test_ll_samples", d.test_ll_samples, "Importance samples k in that estimate.")
     string("adjacency", None,
-                        "JSON file of the fixed DAG c[j][i] (parent j -> child i, 0-based) for "
-                        "--structure=custom: a run's structure.json, {\"adjacency\": rows} or rows.")
+           "JSON file of the fixed DAG c[j][i] (parent j -> child i, 0-based) for "
+           "--structure=custom: a run's structure.json, {\"adjacency\": rows} or rows.")
     integer("freeze_structure_epoch", None,
-                         "Learn the gates for this many epochs, then fix the MAP structure and train on.")
+            "Learn the gates for this many epochs, then fix the MAP structure and train on.")
     enum("encoder_graph", d.encoder_graph, list(ENCODER_GRAPHS),
-                      "Posterior graph: the learned gates (shared) or fully connected (fc, Sec. 4.3).")
+         "Posterior graph: the learned gates (shared) or fully connected (fc, Sec. 4.3).")
 
 
 def config_from_flags(values=None):
@@ -222,6 +222,5 @@ def config_from_flagfile(path, **overrides):
     FlagValues (absl's FLAGS untouched); ``overrides`` are flags given after it, e.g. epochs=2."""
     fv = flags.FlagValues()
     define_flags(fv)
-    args = [f"--{'' if v else 'no'}{k}" if isinstance(v, bool) else f"--{k}={v}" for k, v in overrides.items()]
-    fv(["config", f"--flagfile={path}", *args])
+    fv(["config", f"--flagfile={path}", *(f"--{k}={v}" for k, v in overrides.items())])
     return config_from_flags(fv), fv["workdir"].value

@@ -265,10 +265,9 @@ def collect(runs, num_samples, limit=None):
 
 def _trained_width(run):
     """The bottom-up width the run was trained with (its config.json), else the planned one."""
-    path = os.path.join(run.workdir, "config.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            return json.load(f).get("head_hidden")
+    from tfgvae.config import TrainConfig
+    if os.path.exists(os.path.join(run.workdir, "config.json")):
+        return TrainConfig.load(run.workdir).head_hidden
     return run.flags.get("head_hidden")
 
 
