@@ -44,6 +44,9 @@ def parse(argv=None):
     p.add_argument("--node_log_prob", default="tfd", choices=("tfd", "closed"),
                    help="score z under q and p with tfd.Independent(tfd.Normal) (what the step "
                         "does) or the closed form (docs/performance.md, #15)")
+    p.add_argument("--gate_parameterization", default="logit", choices=("logit", "mean"))
+    p.add_argument("--log_gate_gradients", action="store_true",
+                   help="the per-edge gate-gradient instrument (one more backward pass per step)")
     p.add_argument("--json_line", action="store_true", help="also print RESULT {json}")
     return p.parse_args(argv)
 
@@ -83,7 +86,8 @@ def measure(args):
         use_closed_form_node_log_prob()
     keras.utils.set_random_seed(0)
     config = ModelConfig(input_dim=args.input_dim, num_nodes=args.num_nodes, node_dim=args.node_dim,
-                         structure=args.structure)
+                         structure=args.structure, gate_parameterization=args.gate_parameterization,
+                         log_gate_gradients=args.log_gate_gradients)
     model = GraphVAE(config, seed=0)
     model.descent = args.descent
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=not args.no_jit,

@@ -43,9 +43,10 @@ def _bn(a, gamma, beta, mean, var, training):
     return batch_norm(a, gamma, beta, mean, var), (mean, var)
 
 
-def descend(model, gates, noise, bu_mu, bu_lv, training=False, posterior_gates=None):
+def descend(model, gates, noise, bu_mu, bu_lv, training=False, posterior_gates=None, shared_top_down=False):
     """Posterior pass; training: batch BN moments (moving ones otherwise). The posterior's
-    top-down heads read the parents through ``posterior_gates`` (default: ``gates``).
+    top-down heads read the parents through ``posterior_gates`` (default: ``gates``), with the
+    prior's own MLP if ``shared_top_down``.
 
     Returns z, log_q, log_p, and the top-down batch-norm moments used, (N-1, 2, H) each.
     """
@@ -69,10 +70,11 @@ def descend(model, gates, noise, bu_mu, bu_lv, training=False, posterior_gates=N
             mu_q, lv_q = bu_mu[:, i], bu_lv[:, i]
         else:
             outs = []
-            for s, gs in enumerate((gates, q_gates)):
+            for stream, gs in enumerate((gates, q_gates)):
+                s = 0 if shared_top_down else stream  # the weights this stream reads
                 parents = np.concatenate([z[j] * gs[:, j, i][:, None] for j in range(i + 1, n)], axis=1)
                 a = parents @ w1[(i, s)] + g["b1"][i, s]
-                a, (means[i, s], variances[i, s]) = _bn(a, bn["gamma"][i, s], bn["beta"][i, s],
+                a, (means[i, stream], variances[i, stream]) = _bn(a, bn["gamma"][i, s], bn["beta"][i, s],
                                                         bn["moving_mean"][i, s], bn["moving_var"][i, s], training)
                 f = elu(a) @ g["w2"][i, s] + g["b2"][i, s]
                 w3, b3 = g["w3"][i, s], g["b3"][i, s]

@@ -35,6 +35,30 @@ def test_latent_pass_matches_reference_formulation():
         np.testing.assert_allclose(got.numpy(), ref, rtol=2e-4, atol=2e-4)
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_shared_top_down_is_the_prior_mlp_in_the_posterior(training):
+    """top_down="shared" (one MLP per node for p and q, as the public PyTorch code): q's top-down
+    Gaussian is p's, in the latent pass and in ``posterior_distribution``."""
+    rng = np.random.default_rng(4)
+    model = _model(nodes=4, node_dim=3, top_down="shared")
+    _randomize_batch_norm(model, rng)
+    x = (rng.random((6, 20)) < 0.5).astype(np.float32)
+    gates = (rng.random((6, 4, 4)) * np.tril(np.ones((4, 4)), -1)).astype(np.float32)
+    noise = rng.normal(size=(6, 4, 3)).astype(np.float32)
+    mu, lv = model.encode(x)
+    z, log_q, log_p = model.descend(tf.constant(gates), tf.constant(noise), (mu, lv), training=training)
+    args = (model, gates, noise, np.asarray(mu, np.float64), np.asarray(lv, np.float64), training)
+    want = reference.descend(*args, shared_top_down=True)
+    for got, ref in zip((z, log_q, log_p), want):
+        np.testing.assert_allclose(got.numpy(), ref, rtol=2e-4, atol=2e-4)
+    assert np.abs(reference.descend(*args)[1] - want[1]).max() > 1e-2  # independent weights differ
+    if not training:
+        q = model.posterior_distribution(x, z, tf.constant(gates))
+        np.testing.assert_allclose(q.log_prob(z).numpy(), want[1], rtol=2e-4, atol=2e-4)
+    with pytest.raises(ValueError, match="top_down 'shared' needs encoder_graph 'shared'"):
+        ModelConfig(top_down="shared", encoder_graph="fc")
+
+
 def test_bottom_up_heads_match_per_node_mlps():
     rng = np.random.default_rng(1)
     model = _model(nodes=3, node_dim=2)

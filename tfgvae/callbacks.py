@@ -31,7 +31,9 @@ class TemperatureSchedule(keras.callbacks.Callback):
 class GateHistory(keras.callbacks.Callback):
     """Records the gate means mu[j, i] after every epoch into a JSON file (data of Fig. 3a).
 
-    The file holds {"epochs": [...], "temperature": [...], "gate_means": [N x N matrices]};
+    The file holds {"epochs": [...], "temperature": [...], "gate_means": [N x N matrices]}
+    and, with ``log_gate_gradients``, "gate_gradients": per epoch {"reconstruction": {gate_j_i:
+    epoch-mean d E[log p(x|z)] / d mu}, "kl": {gate_j_i: -d KL / d mu}} (``tfgvae.gate_gradients``);
     an existing file is extended, so a resumed run keeps its history.
     """
 
@@ -50,6 +52,10 @@ class GateHistory(keras.callbacks.Callback):
         self.history["epochs"].append(epoch + 1)
         self.history["temperature"].append(float(np.asarray(self.model.temperature)))
         self.history["gate_means"].append(np.asarray(self.model.gates.means()).round(6).tolist())
+        grads = {part: {f"gate_{name[len(f'grad_{part}_'):]}": float(v) for name, v in (logs or {}).items()
+                        if name.startswith(f"grad_{part}_")} for part in ("reconstruction", "kl")}
+        if grads["reconstruction"]:
+            self.history.setdefault("gate_gradients", []).append(grads)
         write_json_atomic(self.path, self.history)
 
 

@@ -12,8 +12,8 @@ from absl import flags
 
 from tfgvae.adjacency import check_adjacency, read_adjacency
 from tfgvae.distribute import STRATEGIES
-from tfgvae.model import ENCODER_GRAPHS, ModelConfig
-from tfgvae.structure import STRUCTURES, validate_structure
+from tfgvae.model import ENCODER_GRAPHS, TOP_DOWN, ModelConfig
+from tfgvae.structure import GATE_PARAMETERIZATIONS, STRUCTURES, validate_structure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +59,10 @@ class TrainConfig:
     adjacency: tuple | None = None  # structure "custom": the matrix (--adjacency reads it from a file)
     freeze_structure_epoch: int | None = None  # learn gates for this many epochs, then fix c* (Eq. 17)
     encoder_graph: str = "shared"  # "fc": q's top-down heads read every parent (Sec. 4.3 ablation)
+    gate_parameterization: str = "logit"  # the gates' learned weight: logit(mu), or mu (Eq. 9)
+    edge_cost: float = 0.0  # lambda of the sparsity cost lambda * sum(mu) (nats per edge and example)
+    log_gate_gradients: bool = False  # per-edge d ELBO / d mu by part, in gate_history.json and TensorBoard
+    top_down: str = "independent"  # "shared": one top-down MLP per node for p and q (ys1998's code)
 
     def __post_init__(self):
         if self.adjacency is not None:  # config.json gives lists: keep tuples, so configs compare equal
@@ -98,6 +102,8 @@ class TrainConfig:
             raise ValueError(f"logical_cpus must be >= 0, got {self.logical_cpus}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.edge_cost < 0:
+            raise ValueError(f"edge_cost must be >= 0, got {self.edge_cost}")
 
     def model_config(self, input_dim, likelihood):
         return ModelConfig(input_dim=input_dim, num_nodes=self.num_nodes,
@@ -106,7 +112,9 @@ class TrainConfig:
                            per_example_gates=self.per_example_gates, head_hidden=self.head_hidden,
                            gate_init=self.gate_init, gate_lr_multiplier=self.gate_lr_multiplier,
                            adjacency=self.adjacency, freezable_gates=self.freeze_structure_epoch is not None,
-                           encoder_graph=self.encoder_graph)
+                           encoder_graph=self.encoder_graph, gate_parameterization=self.gate_parameterization,
+                           edge_cost=self.edge_cost, log_gate_gradients=self.log_gate_gradients,
+                           top_down=self.top_down)
 
     def temperature(self, epoch):
         """tau at a 0-based epoch: max(tau_0 * decay^epoch, tau_min) (App. B.2, floored)."""
@@ -204,6 +212,18 @@ def define_flags(flag_values=None):
             "Learn the gates for this many epochs, then fix the MAP structure and train on.")
     enum("encoder_graph", d.encoder_graph, list(ENCODER_GRAPHS),
          "Posterior graph: the learned gates (shared) or fully connected (fc, Sec. 4.3).")
+    enum("gate_parameterization", d.gate_parameterization, list(GATE_PARAMETERIZATIONS),
+         "The gates' learned weight: logit(mu) (unconstrained), or the Bernoulli mean mu itself "
+         "(Eq. 9; projected into [0, 1] after every step, so 0 and 1 are absorbing).")
+    float_("edge_cost", d.edge_cost,
+           "Sparsity cost lambda: training minimises -ELBO + lambda * (sum of gate means), "
+           "nats per edge and example (a Bernoulli edge prior of log-odds -lambda); 0: Eq. 8.")
+    enum("top_down", d.top_down, list(TOP_DOWN),
+         "q's top-down MLPs: independent weights (App. B) or p's own (shared: one MLP per node, "
+         "as in the public PyTorch re-implementation).")
+    bool_("log_gate_gradients", d.log_gate_gradients,
+          "Log d ELBO / d mu of every gate, split into reconstruction and KL parts, as epoch "
+          "means (gate_history.json, TensorBoard grad_*); one more backward pass per step.")
 
 
 def config_from_flags(values=None):

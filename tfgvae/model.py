@@ -10,13 +10,14 @@ import json
 import tensorflow as tf
 import keras
 
-from tfgvae import distribute, distributions, likelihoods, networks
+from tfgvae import distribute, distributions, gate_gradients, likelihoods, networks
 from tfgvae.nodes import BottomUpHeads, TopDownHeads, sample_node
-from tfgvae.structure import DependencyGates, validate_structure
+from tfgvae.structure import GATE_PARAMETERIZATIONS, DependencyGates, validate_structure
 
 MAX_LOGGED_NODES = 10  # per-node KL and per-gate means appear in the logs up to this many nodes
 LOOP_MIN_NODES = 8  # descend in a tf.while_loop from this many nodes on (docs/performance.md)
 ENCODER_GRAPHS = ("shared", "fc")  # the posterior's graph: the prior's gates, or fully connected
+TOP_DOWN = ("independent", "shared")  # q's top-down MLPs: their own weights (App. B), or p's
 
 
 def random_algorithm():
@@ -46,6 +47,10 @@ class ModelConfig:
     adjacency: tuple | None = None  # structure "custom": c[j][i], 0/1 (tfgvae.adjacency)
     freezable_gates: bool = False  # learned gates carry the variables that freeze them (--freeze_structure_epoch)
     encoder_graph: str = "shared"  # "shared": q's top-down heads read c * z_pa; "fc": all parents (Sec. 4.3)
+    gate_parameterization: str = "logit"  # the learned weight: logit(mu), or mu itself (Eq. 9; DependencyGates)
+    edge_cost: float = 0.0  # lambda: training minimises -ELBO + lambda * sum of gate means (nats per edge)
+    log_gate_gradients: bool = False  # log d ELBO / d mu per edge, split into reconstruction and KL parts
+    top_down: str = "independent"  # "shared": q's top-down Gaussian is p's (one MLP, as ys1998's code)
 
     def __post_init__(self):
         if self.adjacency is not None:  # JSON gives lists: keep tuples, so configs compare equal
@@ -63,6 +68,16 @@ class ModelConfig:
             raise ValueError(f"gate_init is a Bernoulli mean and must lie in (0, 1), got {self.gate_init}")
         if self.gate_lr_multiplier <= 0:
             raise ValueError(f"gate_lr_multiplier must be > 0, got {self.gate_lr_multiplier}")
+        if self.gate_parameterization not in GATE_PARAMETERIZATIONS:
+            raise ValueError(f"gate_parameterization must be one of {', '.join(GATE_PARAMETERIZATIONS)}, "
+                             f"got {self.gate_parameterization!r}")
+        if self.edge_cost < 0:
+            raise ValueError(f"edge_cost must be >= 0, got {self.edge_cost}")
+        if self.top_down not in TOP_DOWN:
+            raise ValueError(f"top_down must be one of {', '.join(TOP_DOWN)}, got {self.top_down!r}")
+        if self.top_down == "shared" and self.encoder_graph == "fc":
+            raise ValueError("top_down 'shared' needs encoder_graph 'shared': one MLP cannot read "
+                             "gated parents for p and ungated ones for q")
         if self.likelihood not in likelihoods.LIKELIHOODS:
             raise ValueError(f"unknown likelihood {self.likelihood!r}: choose one of "
                              f"{', '.join(likelihoods.LIKELIHOODS)}")
@@ -97,9 +112,11 @@ class GraphVAE(keras.Model):
         self.top_down = TopDownHeads(n, d, config.hidden, name="top_down") if n > 1 else None
         self.gates = DependencyGates(n, config.structure, config.per_example_gates, name="gates",
                                      init_mean=config.gate_init, lr_multiplier=config.gate_lr_multiplier,
-                                     adjacency=config.adjacency, freezable=config.freezable_gates)
+                                     adjacency=config.adjacency, freezable=config.freezable_gates,
+                                     parameterization=config.gate_parameterization)
         if self.top_down is not None:
             self.top_down.ungated_posterior = config.encoder_graph == "fc"
+            self.top_down.shared_weights = config.top_down == "shared"
         self.decoder = networks.decoder(config.input_dim)
         self.head = likelihoods.ObservationHead(config.likelihood, config.input_dim, name="observation")
         self.temperature = keras.Variable(temperature, trainable=False, name="temperature")
@@ -109,6 +126,10 @@ class GraphVAE(keras.Model):
         if n <= MAX_LOGGED_NODES and n > 1:
             names += [f"kl_node_{k + 1}" for k in range(n)]
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        if self.logs_gate_gradients:  # (E,) epoch means of d ELBO / d mu per edge, by part
+            edges = self.gates.num_edges
+            self.trackers.update({f"gate_grad_{part}": gate_gradients.VectorMean(edges, name=f"gate_grad_{part}")
+                                  for part in gate_gradients.PARTS})
         self.build((None, config.input_dim))
 
     def build(self, input_shape):
@@ -125,6 +146,11 @@ class GraphVAE(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    @property
+    def logs_gate_gradients(self):
+        """Whether steps log the per-edge gate gradients (``log_gate_gradients``, learned gates only)."""
+        return self.config.log_gate_gradients and self.gates.learned and self.gates.num_edges > 0
 
     # ----------------------------------------------------------------------------- structure
     def structure_gates(self, batch_size, training):
@@ -152,7 +178,8 @@ class GraphVAE(keras.Model):
         looped = self.descent == "looped" or (
             self.descent == "auto" and self.config.num_nodes >= LOOP_MIN_NODES
             and not self.top_down.bn1.synchronized  # cross-replica moments stay out of while loops
-            and not self.top_down.ungated_posterior)  # the loop gates both streams alike
+            and not self.top_down.ungated_posterior  # the loop gates both streams alike
+            and not self.top_down.shared_weights)
         pass_ = self.top_down.descend_looped if looped else self.top_down.descend_unrolled
         z, log_q, log_p = pass_(z_root, gates, noise, bottom_up, training)
         log_q = None if bottom_up is None else tf.concat([log_q, lq_root[:, None]], axis=1)
@@ -257,32 +284,55 @@ class GraphVAE(keras.Model):
                   "loss": beta * terms["kl"] - terms["reconstruction"]}
         for k in range(self.config.num_nodes):
             values[f"kl_node_{k + 1}"] = terms["kl_per_node"][:, k]
+        values.update(terms.get("gate_gradients", {}))  # training steps only
         for name, tracker in self.trackers.items():
-            tracker.update_state(values[name])
+            if name in values:  # the gate gradients exist in training steps only
+                tracker.update_state(values[name])
         # Tracker variables are per replica (sync on read): sum them so every replica logs the same.
         # (tf.identity gives the reads a device, which MultiWorkerMirroredStrategy's all-reduce needs.)
         sums = distribute.all_reduce_sum({name: (tf.identity(t.total), tf.identity(t.count))
                                           for name, t in self.trackers.items()})
         logs = {name: tf.math.divide_no_nan(total, count) for name, (total, count) in sums.items()}
+        edge_names = self.gates.edge_names()
+        for part in gate_gradients.PARTS if self.logs_gate_gradients else ():
+            vector = logs.pop(f"gate_grad_{part}")
+            if "gate_gradients" in terms and self.config.num_nodes <= MAX_LOGGED_NODES:
+                logs.update({f"grad_{part}_{name[len('gate_'):]}": vector[k]
+                             for k, (_, _, name) in enumerate(edge_names)})
         if self.gates.learned and self.config.num_nodes <= MAX_LOGGED_NODES:
             means = self.gates.means()
-            for j, i, name in self.gates.edge_names():
+            for j, i, name in edge_names:
                 logs[name] = means[j, i]
         logs["temperature"] = tf.convert_to_tensor(self.temperature)
         if "kl_weight" in terms:  # a function of the step, like the temperature: no tracker
             logs["kl_weight"] = terms["kl_weight"]
         return distribute.step_logs(logs)
 
+    def edge_penalty(self):
+        """lambda * sum of the gate means: the sparsity cost ``edge_cost`` adds to the loss (nats
+        per example). It is -E_p(c)[log p0(c)] + const for a Bernoulli edge prior p0 of log-odds
+        -lambda, so lambda = 0 is Eq. 8 as the paper writes it."""
+        if not self.config.edge_cost or not self.gates.learned:
+            return tf.constant(0.0)
+        return self.config.edge_cost * self.gates.expected_edges()
+
     def train_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
-        with tf.GradientTape() as tape:
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape(persistent=self.logs_gate_gradients) as tape:
             gates, noise = self.step_draws(tf.shape(x)[0], self.optimizer.iterations, training=True)
             terms = self.elbo_terms(x, training=True, gates=gates, noise=noise)
             terms["kl_weight"] = self.kl_weight(self.optimizer.iterations)
-            loss = -tf.reduce_mean(terms["reconstruction"] - terms["kl_weight"] * terms["kl"])
+            mean_kl = tf.reduce_mean(terms["kl"])
+            loss = terms["kl_weight"] * mean_kl - tf.reduce_mean(terms["reconstruction"])
             # The optimizer sums replica gradients: scale so the update is the global-batch mean.
-            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+            penalty = self.edge_penalty()
+            scaled = (loss + penalty) / replicas
         grads = tape.gradient(scaled, self.trainable_variables)
+        if self.logs_gate_gradients:
+            terms["gate_gradients"] = gate_gradients.split(self, tape, grads, mean_kl, penalty,
+                                                            terms["kl_weight"], replicas)
+            del tape
         self.optimizer.apply(grads, self.trainable_variables)
         return self._update_metrics(terms)
 

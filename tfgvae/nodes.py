@@ -145,6 +145,7 @@ class TopDownHeads(keras.layers.Layer):
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self.bn1 = NodeBatchNorm((self.children_n, s, h), name="bn1")
         self.ungated_posterior = False  # stream 1 reads every parent ungated (encoder_graph "fc")
+        self.shared_weights = False  # stream 1 is stream 0: one MLP for prior and posterior (top_down "shared")
 
     def build(self, input_shape=None):
         n, d, s, h, c = self.num_nodes, self.node_dim, self.STREAMS, self.hidden, self.children_n
@@ -188,17 +189,21 @@ class TopDownHeads(keras.layers.Layer):
                 "moving_var": bn.moving_var, "w2": self.w2, "b2": self.b2, "w3": self.w3, "b3": self.b3}
 
     def finish(self, pre, w, training):
-        """BN-ELU-fc-fc of one child from its pre-activation (B, S, H) and its ``node_weights``."""
+        """BN-ELU-fc-fc of one child from its pre-activation (B, S, H) and its ``node_weights``
+        (with ``shared_weights`` stream 1 is a copy of stream 0)."""
         h, moments = batch_norm(pre, w["gamma"], w["beta"], w["moving_mean"], w["moving_var"],
                                 training, self.bn1.synchronized)
         f = tf.einsum("bsh,shd->bsd", tf.nn.elu(h), w["w2"]) + w["b2"]
         out = tf.einsum("bsd,sde->bse", f, w["w3"]) + w["b3"]
+        if self.shared_weights:  # the posterior's top-down Gaussian is the prior's
+            out = tf.stack([out[:, 0], out[:, 0]], axis=1)
         return out[..., :self.node_dim], out[..., self.node_dim:], moments
 
     def sample_child(self, pre, w, noise, bottom_up, training):
         """Child from its pre-activation (Eqs. 6, 7, 18): z, log q (or None), log p, BN moments.
 
-        Stream 0 of ``finish`` is the prior, stream 1 the top-down part of the posterior.
+        Stream 0 of ``finish`` is the prior, stream 1 the top-down part of the posterior; with
+        ``shared_weights`` the posterior's top-down Gaussian is the prior's (stream 1 unused).
         """
         mu, lv, moments = self.finish(pre, w, training)
         z, log_q, log_p = sample_node(noise, (mu[:, 0], lv[:, 0]), bottom_up, (mu[:, 1], lv[:, 1]))
@@ -252,9 +257,9 @@ class TopDownHeads(keras.layers.Layer):
         (whose zero rows for non-parents also void any gate off the lower triangle); the
         backward pass is a loop of its own (``tfgvae.descent``).
         """
-        if self.ungated_posterior:
-            raise ValueError("the looped latent pass gates both streams alike: encoder_graph 'fc' "
-                             "descends unrolled")
+        if self.ungated_posterior or self.shared_weights:
+            raise ValueError("the looped latent pass has two independent, equally gated streams: "
+                             "encoder_graph 'fc' and top_down 'shared' descend unrolled")
         from tfgvae.descent import looped_pass  # descent builds on this module
         z, log_q, log_p, mean, var = looped_pass(self, z_root, gates, noise, bottom_up, training)
         if training:

@@ -15,6 +15,7 @@ from tfgvae.adjacency import check_adjacency
 
 tfd = tfp.distributions
 STRUCTURES = ("graph", "fc", "ladder", "vae", "custom")
+GATE_PARAMETERIZATIONS = ("logit", "mean")  # what the learned weight is: logit(mu), or mu itself (Eq. 9)
 GATE_EPS = 1e-6
 
 
@@ -54,6 +55,30 @@ def validate_structure(structure, num_nodes, latent_dim=None, adjacency=None):
         check_adjacency(adjacency, num_nodes)
 
 
+def mean_logits(mu):
+    """Eq. 9's log mu - log(1 - mu) with mu clipped into [GATE_EPS, 1 - GATE_EPS].
+
+    The floor keeps the logit finite (|logit| <= 13.8) where mu is exactly 0 or 1, and the
+    clip passes no gradient there, so a gate at 0 or 1 (or beyond the floors) stays there:
+    0 and 1 are absorbing, as in the public re-implementations that store mu.
+    """
+    mu = tf.clip_by_value(mu, GATE_EPS, 1.0 - GATE_EPS)
+    return tf.math.log(mu) - tf.math.log1p(-mu)
+
+
+class UnitInterval(keras.constraints.Constraint):
+    """Projection onto [0, upper] after every optimizer step (Keras applies it in ``apply``)."""
+
+    def __init__(self, upper=1.0):
+        self.upper = float(upper)
+
+    def __call__(self, w):
+        return tf.clip_by_value(w, 0.0, self.upper)
+
+    def get_config(self):
+        return {"upper": self.upper}
+
+
 def logistic_noise(uniform):
     """log u - log(1 - u): a Logistic(0, 1) sample, the difference of Eq. 9's two Gumbel samples."""
     uniform = tf.clip_by_value(uniform, 1e-7, 1.0 - 1e-7)
@@ -85,30 +110,43 @@ class DependencyGates(keras.layers.Layer):
     ``freezable`` learned gates can be frozen (``freeze``) at their MAP structure: two
     non-trainable variables, so a checkpoint carries the switch; from then on every method
     returns that 0/1 adjacency (Eq. 16 with p(c) = delta at c*, Eq. 17).
+
+    ``parameterization``: the learned weight is logit(mu) (``logit``, unconstrained), or mu
+    itself (``mean``, the paper's Eq. 9 and the public re-implementations): projected back
+    into [0, 1] after every optimizer step, and read through ``mean_logits``, so 0 and 1
+    are absorbing.
     """
 
     def __init__(self, num_nodes, structure, per_example=True, adjacency=None, freezable=False,
-                 init_mean=0.5, lr_multiplier=1.0,
+                 init_mean=0.5, lr_multiplier=1.0, parameterization="logit",
                  **kwargs):
         super().__init__(**kwargs)
         validate_structure(structure, num_nodes, adjacency=adjacency)
         self.num_nodes = num_nodes
         self.structure = structure
         self.per_example = per_example
-        self.mask = tf.constant(edge_mask(num_nodes))
+        self.mask = tf.constant(edge_mask(num_nodes), self.compute_dtype)
         self.num_edges = num_nodes * (num_nodes - 1) // 2
         # Row-major position j * N + i of edge k = (j, i) of edge_names, for scatter_nd: (E, 1).
         self.edge_index = tf.constant([[j * num_nodes + i] for j, i, _ in self.edge_names()],
                                       tf.int32, shape=(self.num_edges, 1))
         self.learned = structure == "graph"
-        # The logits are lr_multiplier * the stored weight: Adam's steps are invariant to the
-        # gradient's scale, so the logits then move lr_multiplier times as fast.
+        if parameterization not in GATE_PARAMETERIZATIONS:
+            raise ValueError(f"gate parameterization must be one of {', '.join(GATE_PARAMETERIZATIONS)}, "
+                             f"got {parameterization!r}")
+        self.parameterization = parameterization
+        # The logits (or means) are lr_multiplier * the stored weight: Adam's steps are invariant
+        # to the gradient's scale, so they then move lr_multiplier times as fast.
         self.lr_multiplier = float(lr_multiplier)
-        if self.learned:
+        if self.learned and parameterization == "logit":
             init = float(np.log(init_mean) - np.log1p(-init_mean)) / self.lr_multiplier
             self.logits = self.add_weight(shape=(num_nodes, num_nodes),
                                           initializer=keras.initializers.Constant(init),
                                           name="gate_logits")
+        elif self.learned:
+            self.mu = self.add_weight(shape=(num_nodes, num_nodes),
+                                      initializer=keras.initializers.Constant(init_mean / self.lr_multiplier),
+                                      constraint=UnitInterval(1.0 / self.lr_multiplier), name="gate_means")
         else:
             self.fixed = tf.constant(fixed_adjacency(structure, num_nodes, adjacency))
         self.freezable = self.learned and freezable
@@ -136,16 +174,35 @@ class DependencyGates(keras.layers.Layer):
         self.frozen.assign(1.0)
         return adjacency.numpy()
 
-    def gate_logits(self):
-        """logit(mu[j, i]) of every gate (N, N): the stored weight times ``lr_multiplier``."""
-        raw = tf.convert_to_tensor(self.logits)
+    @property
+    def variable(self):
+        """The learned weight: ``logits`` or ``mu`` by the parameterization (None if fixed)."""
+        if not self.learned:
+            return None
+        return self.logits if self.parameterization == "logit" else self.mu
+
+    def _scaled(self):
+        raw = tf.convert_to_tensor(self.variable)
         return raw if self.lr_multiplier == 1.0 else raw * self.lr_multiplier
 
+    def gate_logits(self):
+        """logit(mu[j, i]) of every gate (N, N), from the stored weight times ``lr_multiplier``
+        (``mean``: through ``mean_logits``, floored)."""
+        scaled = self._scaled()
+        return scaled if self.parameterization == "logit" else mean_logits(scaled)
+
     def means(self):
-        """Bernoulli means mu[j, i] = sigmoid(logit) on the edges, 0 elsewhere (fixed: the adjacency)."""
+        """Bernoulli means mu[j, i] on the edges, 0 elsewhere (fixed: the adjacency): sigmoid of the
+        logit, or the stored mean itself (exactly 0 or 1 where it is)."""
         if not self.learned:
             return self.fixed
-        return self._unless_frozen(tf.sigmoid(self.gate_logits()) * self.mask)
+        if self.parameterization == "logit":
+            return self._unless_frozen(tf.sigmoid(self.gate_logits()) * self.mask)
+        return self._unless_frozen(tf.clip_by_value(self._scaled(), 0.0, 1.0) * self.mask)
+
+    def expected_edges(self):
+        """E_p(c)[number of edges] = sum of the edges' means (the quantity ``edge_cost`` prices)."""
+        return tf.reduce_sum(self.means() * self.mask)
 
     def map(self):
         """The MAP structure (1, N, N): mu > 0.5, i.e. logit > 0."""
