@@ -12,8 +12,8 @@ import pytest
 import tensorflow as tf
 
 import data_fixtures
-from tfgvae.data import (DATASETS, DataError, bits_per_dim, load_pixels, load_split,
-                         make_dataset, resolve_data_dir)
+from tfgvae.data import (DATASETS, DataError, bits_per_dim, load_split, make_dataset,
+                         resolve_data_dir)
 from tfgvae.data import (cache, checksums, cifar10, omniglot, omniglot_alphabets, splits,
                          tfds_fallback)
 from tfgvae.data.pipeline import FIXED_BINARIZATION_SEED, fixed_binarization
@@ -466,32 +466,12 @@ def test_tfds_fallback_converts_features(monkeypatch):
                   "label": np.arange(60) % 10},
         "binarized_mnist": {"image": rng.integers(0, 2, (12, 28, 28, 1), np.uint8)},
     }
-    pages = np.full((60, 105, 105, 3), 255, np.uint8)  # an all-white page has no ink ...
-    for i in range(60):
-        pages[i, :, i] = 0  # ... but for column i: every page's 28x28 version differs
-    omniglot_labels = np.repeat([0, 1, 964], 20)  # tfds ids: 2 background characters, 1 other
-    shuffle = np.random.default_rng(0).permutation(40)
-    tfds_omniglot = {"train": {"image": pages[:40][shuffle], "label": omniglot_labels[:40][shuffle]},
-                     "test": {"image": pages[40:], "label": omniglot_labels[40:]}}
-    monkeypatch.setattr(tfds_fallback, "_tfds_load", lambda name, split: tfds_omniglot[split]
-                        if name == "omniglot" else fake[name])
+    monkeypatch.setattr(tfds_fallback, "_tfds_load", lambda name, split: fake[name])
     x, y = load_split("mnist", "valid")
     assert x.shape == (10, 784) and (y == np.arange(50, 60) % 10).all()
     x, y = load_split("binarized_mnist", "train")
     assert set(np.unique(x)) <= {0.0, 1.0} and x.max() == 1.0 and (y == -1).all()
-    x, y = load_split("omniglot_alphabets", "test")
-    np.testing.assert_array_equal(x * 255, omniglot.resize_to_28(pages[40:, ..., 0] >= 128))
-    assert (y == 964).all()
-    # omniglot: each character's drawings in tfds order are its drawers 0..19.
-    in_tfds_order = np.concatenate([shuffle[omniglot_labels[:40][shuffle] == c] for c in (0, 1)]
-                                   + [np.arange(40, 60)])
-    drawers = in_tfds_order.reshape(3, 20)
-    x, y = load_pixels("omniglot", "test")
-    np.testing.assert_array_equal(x, omniglot.resize_to_28(pages[drawers[:, 15:].ravel(), ..., 0] >= 128))
-    np.testing.assert_array_equal(y, np.repeat([0, 1, 964], 5))
-    train = np.concatenate([load_pixels("omniglot", s)[0] for s in ("train", "valid")])
-    expected = omniglot.resize_to_28(pages[drawers[:, :15].ravel(), ..., 0] >= 128)
-    assert sorted(map(bytes, train)) == sorted(map(bytes, expected))
+    # Omniglot's two splits from tfds' omniglot: tests/test_omniglot.py
 
 
 # ---------------------------------------------------------------- bits per dim

@@ -10,7 +10,7 @@ import pytest
 
 import data_fixtures
 from tfgvae.data import DATASETS, DataError, load_pixels, splits
-from tfgvae.data import cache, omniglot
+from tfgvae.data import cache, omniglot, tfds_fallback
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 REAL_DATA_DIR = pathlib.Path(os.environ.get("TFGVAE_DATA_DIR") or REPO.parent / "shared" / "data")
@@ -63,6 +63,33 @@ def test_each_split_holds_the_drawings_of_its_characters_and_drawers(tmp_path, m
         chars, drawers = pairs[split].T
         np.testing.assert_array_equal(x, omniglot.resize_to_28(pages[chars, drawers]))
         np.testing.assert_array_equal(y, ids[chars])
+    cache.clear_memo()
+
+
+def test_tfds_fallback_gives_both_splits(tmp_path, monkeypatch):
+    """Without a data dir: omniglot_alphabets = tfds' omniglot splits as they are; omniglot = both
+    joined, each character's drawings in tfds order taken as its drawers 0..19."""
+    monkeypatch.setenv("TFGVAE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("TFGVAE_DATA_DIR", raising=False)
+    pages = np.full((60, 105, 105, 3), 255, np.uint8)  # an all-white page has no ink ...
+    for i in range(60):
+        pages[i, :, i] = 0  # ... but for column i: every page's 28x28 version differs
+    labels = np.repeat([0, 1, 964], 20)  # tfds ids: 2 background characters, 1 evaluation one
+    shuffle = np.random.default_rng(0).permutation(40)
+    tfds = {"train": {"image": pages[:40][shuffle], "label": labels[:40][shuffle]},
+            "test": {"image": pages[40:], "label": labels[40:]}}
+    monkeypatch.setattr(tfds_fallback, "_tfds_load", lambda name, split: tfds[split])
+    resized = lambda index: omniglot.resize_to_28(pages[index, ..., 0] >= 128)  # noqa: E731
+    x, y = load_pixels("omniglot_alphabets", "test")
+    np.testing.assert_array_equal(x, resized(np.arange(40, 60)))
+    assert (y == 964).all()
+    drawers = np.concatenate([shuffle[tfds["train"]["label"] == c] for c in (0, 1)]
+                             + [np.arange(40, 60)]).reshape(3, 20)  # pages in tfds order
+    x, y = load_pixels("omniglot", "test")
+    np.testing.assert_array_equal(x, resized(drawers[:, 15:].ravel()))
+    np.testing.assert_array_equal(y, np.repeat([0, 1, 964], 5))
+    train = np.concatenate([load_pixels("omniglot", s)[0] for s in ("train", "valid")])
+    assert sorted(map(bytes, train)) == sorted(map(bytes, resized(drawers[:, :15].ravel())))
     cache.clear_memo()
 
 
