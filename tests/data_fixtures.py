@@ -9,7 +9,8 @@ SHA256SUMS listing them, in well under 2 seconds:
                     characters x 20 drawers of bool (chars, 20, 105, 105), True = background
   cifar10/          cifar10_jpeg_q75.tar.gz: ceil(n / 10) JPEGs (q75) per class and split
 tiny_counts(n_train, n_test) gives the resulting train/valid/test sizes after the
-hold-out rule of tfgvae.data.splits (every split is non-empty for n_train >= 2).
+hold-out rule of tfgvae.data.splits (every split is non-empty for n_train >= 2): for
+omniglot_alphabets the two files, for omniglot 15 / 5 drawings of each of their characters.
 """
 
 import gzip
@@ -143,9 +144,10 @@ def tiny_counts(n_train=120, n_test=40):
     """{dataset: {'train': n, 'valid': n, 'test': n}} for write_tiny_data_dir's data."""
     from tfgvae.data.splits import holdout_size
 
+    chars = (max(1, math.ceil(n_train / 20)), max(1, math.ceil(n_test / 20)))
     sources = {"mnist": (n_train, n_test),
-               "omniglot": (20 * max(1, math.ceil(n_train / 20)),
-                            20 * max(1, math.ceil(n_test / 20))),
+               "omniglot": (15 * sum(chars), 5 * sum(chars)),  # drawers 0-14 / 15-19
+               "omniglot_alphabets": (20 * chars[0], 20 * chars[1]),
                "cifar10": (10 * max(1, math.ceil(n_train / 10)),
                            10 * max(1, math.ceil(n_test / 10)))}
     counts = {"binarized_mnist": {"train": n_train, "valid": max(1, n_train // 6),

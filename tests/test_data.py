@@ -14,11 +14,14 @@ import tensorflow as tf
 import data_fixtures
 from tfgvae.data import (DATASETS, DataError, bits_per_dim, load_split, make_dataset,
                          resolve_data_dir)
-from tfgvae.data import cache, checksums, cifar10, omniglot, splits, tfds_fallback
+from tfgvae.data import (cache, checksums, cifar10, omniglot, omniglot_alphabets, splits,
+                         tfds_fallback)
 from tfgvae.data.pipeline import FIXED_BINARIZATION_SEED, fixed_binarization
 
 N_TRAIN, N_TEST = 120, 40
 COUNTS = data_fixtures.tiny_counts(N_TRAIN, N_TEST)
+OMNIGLOT_IDS = {"train": set(range(math.ceil(N_TRAIN / 20))),  # background characters
+                "test": set(range(964, 964 + math.ceil(N_TEST / 20)))}  # evaluation characters
 REPO = pathlib.Path(__file__).resolve().parents[1]
 USER_CACHE_DIR = os.environ.get("TFGVAE_CACHE_DIR")
 REAL_DATA_DIR = pathlib.Path(os.environ.get("TFGVAE_DATA_DIR") or REPO.parent / "shared" / "data")
@@ -29,7 +32,7 @@ SOURCE_FILES = {  # file -> a (dataset, split) that reads it
     "mnist/t10k-labels-idx1-ubyte.gz": ("mnist", "test"),
     "binarized_mnist/binarized_mnist_uint8.npz": ("binarized_mnist", "valid"),
     "omniglot/images_background.npz": ("omniglot", "train"),
-    "omniglot/images_evaluation.npz": ("omniglot", "test"),
+    "omniglot/images_evaluation.npz": ("omniglot_alphabets", "test"),
     "cifar10/cifar10_jpeg_q75.tar.gz": ("cifar10", "test"),
 }
 ALL_SPLITS = [(name, split) for name in DATASETS for split in ("train", "valid", "test")]
@@ -70,14 +73,16 @@ def assert_one_line_error(excinfo, *needles):
 
 # ---------------------------------------------------------------- registry and splits
 
-def test_registry_describes_four_datasets():
-    assert set(DATASETS) == {"mnist", "binarized_mnist", "omniglot", "cifar10"}
+def test_registry_describes_five_datasets():
+    assert set(DATASETS) == {"mnist", "binarized_mnist", "omniglot", "omniglot_alphabets",
+                             "cifar10"}
     for name, info in DATASETS.items():
         assert info.name == name
         assert info.input_dim == math.prod(info.image_shape)
         assert info.likelihood in ("bernoulli", "gaussian")
     assert DATASETS["cifar10"].likelihood == "gaussian" and DATASETS["cifar10"].binarization is None
     assert DATASETS["mnist"].binarization == DATASETS["omniglot"].binarization == "dynamic"
+    assert DATASETS["omniglot_alphabets"].binarization == "dynamic"
     assert DATASETS["binarized_mnist"].binarization == "fixed"
     assert "not comparable" in DATASETS["cifar10"].note
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -85,7 +90,8 @@ def test_registry_describes_four_datasets():
 
 
 @pytest.mark.parametrize("name,source,valid", [("mnist", 60_000, 10_000),
-                                               ("omniglot", 19_280, 1_928),
+                                               ("omniglot", 24_345, 2_434),
+                                               ("omniglot_alphabets", 19_280, 1_928),
                                                ("cifar10", 50_000, 5_000)])
 def test_holdout_sizes_match_registry(name, source, valid):
     assert splits.holdout_size(name, source) == valid == DATASETS[name].num_valid
@@ -111,13 +117,14 @@ def test_load_split_shapes_dtypes_ranges_labels(tiny, name, split):
     assert x.min() >= 0.0 and x.max() <= 1.0 and x.max() > 0.0
     if name == "binarized_mnist":
         assert set(np.unique(x)) <= {0.0, 1.0} and (y == -1).all()
-    elif name == "omniglot":
+    elif name == "omniglot":  # every character of both files in train and in test
         assert ((x > 0) & (x < 1)).any()  # grey intensities from the area resize
-        counts = COUNTS[name]
-        images = counts["test"] if split == "test" else counts["train"] + counts["valid"]
-        chars = images // 20
-        offset = 964 if split == "test" else 0
-        assert y.min() >= offset and y.max() < offset + chars
+        every = OMNIGLOT_IDS["train"] | OMNIGLOT_IDS["test"]
+        assert set(y) == every if split != "valid" else set(y) <= every
+    elif name == "omniglot_alphabets":  # background characters, then evaluation characters
+        assert ((x > 0) & (x < 1)).any()
+        ids = OMNIGLOT_IDS["test" if split == "test" else "train"]
+        assert set(y) <= ids and (split == "valid" or set(y) == ids)
     else:
         assert y.min() >= 0 and y.max() <= 9
 
@@ -131,7 +138,9 @@ def test_mnist_valid_is_the_last_images_of_the_train_file(tiny):
     np.testing.assert_array_equal(labels, np.arange(100, 120) % 10)
 
 
-@pytest.mark.parametrize("name,reader", [("omniglot", omniglot), ("cifar10", cifar10)])
+@pytest.mark.parametrize("name,reader", [("omniglot", omniglot),
+                                         ("omniglot_alphabets", omniglot_alphabets),
+                                         ("cifar10", cifar10)])
 def test_holdout_partitions_the_training_source(tiny, name, reader):
     source, labels = reader.read(str(tiny), "train", verify=True)
     train_idx, valid_idx = splits.holdout_indices(name, len(source))
@@ -376,9 +385,11 @@ def test_verified_files_are_stamped_and_not_hashed_again(fresh, tmp_cache, monke
 
 
 def test_decoded_arrays_are_cached_on_disk(fresh, tmp_cache, monkeypatch):
-    before = {name: load_split(name, "test", fresh) for name in ("omniglot", "cifar10")}
-    cached = sorted(p.name for p in tmp_cache.glob("*.npz"))
-    assert len(cached) == 2 and cached[0].startswith("cifar10") and cached[1].startswith("omniglot")
+    before = {name: load_split(name, "test", fresh)
+              for name in ("omniglot", "omniglot_alphabets", "cifar10")}
+    cached = sorted(p.name for p in tmp_cache.glob("*.npz"))  # one per source file
+    assert len(cached) == 3 and cached[0].startswith("cifar10_uint8_v1_")
+    assert all(name.startswith("omniglot28_v1_") for name in cached[1:])
     cache.clear_memo()
 
     def fail(path):
@@ -454,16 +465,13 @@ def test_tfds_fallback_converts_features(monkeypatch):
         "mnist": {"image": rng.integers(0, 256, (60, 28, 28, 1), np.uint8),
                   "label": np.arange(60) % 10},
         "binarized_mnist": {"image": rng.integers(0, 2, (12, 28, 28, 1), np.uint8)},
-        "omniglot": {"image": np.full((20, 105, 105, 3), 255, np.uint8),
-                     "label": np.arange(20)},
     }
     monkeypatch.setattr(tfds_fallback, "_tfds_load", lambda name, split: fake[name])
     x, y = load_split("mnist", "valid")
     assert x.shape == (10, 784) and (y == np.arange(50, 60) % 10).all()
     x, y = load_split("binarized_mnist", "train")
     assert set(np.unique(x)) <= {0.0, 1.0} and x.max() == 1.0 and (y == -1).all()
-    x, _ = load_split("omniglot", "test")
-    assert x.shape == (20, 784) and x.max() == 0.0  # an all-white page has no ink
+    # Omniglot's two splits from tfds' omniglot: tests/test_omniglot.py
 
 
 # ---------------------------------------------------------------- bits per dim
@@ -500,6 +508,8 @@ def test_real_datasets(monkeypatch):
         if name == "binarized_mnist":
             assert all((y == -1).all() for y in labels.values())
         elif name == "omniglot":
+            assert set(labels["train"]) == set(labels["test"]) == set(range(1623))
+        elif name == "omniglot_alphabets":
             assert labels["train"].max() <= 963 and labels["valid"].max() <= 963
             assert labels["test"].min() == 964 and labels["test"].max() == 1622
         else:

@@ -88,7 +88,9 @@ def test_data_note_keeps_the_split_clause_off_test_runs():
     assert "last 10,000" in evaluation.data_note(DATASETS["mnist"], "valid")
     test_note = evaluation.data_note(DATASETS["mnist"], "test")
     assert "last 10,000" not in test_note and "fixed binarization on valid/test" in test_note
-    assert "test = evaluation set" in evaluation.data_note(DATASETS["omniglot"], "test")
+    assert "test = evaluation set" in evaluation.data_note(DATASETS["omniglot_alphabets"], "test")
+    omniglot = evaluation.data_note(DATASETS["omniglot"], "test")
+    assert "test = drawers 15-19" in omniglot and "train/valid" not in omniglot
 
 
 @pytest.mark.parametrize("args,message", [

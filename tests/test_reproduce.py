@@ -1,4 +1,4 @@
-"""bin/reproduce.py and its schedule: compressed schedules, parameter matching, tiny end-to-end
+"""bin/reproduce.py and its schedules (compressed, truncated), parameter matching, tiny end-to-end
 run that resumes without redoing runs and writes the table and figures."""
 import json
 import os
@@ -14,28 +14,71 @@ from tfgvae.config import TrainConfig
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+STEPS = 7  # steps per epoch of the schedules' learning rate
+
+
+def _trained_with(flags):
+    """(TrainConfig, learning rate at a step) that bin/train.py builds from a schedule's flags."""
+    import keras
+    from tfgvae import train
+    config = TrainConfig(epochs=flags["epochs"], lr_decay_epochs=flags["lr_decay_epochs"],
+                         temperature_decay=flags["temperature_decay"], lr_decay_factor=0.75)
+    model = keras.Sequential([keras.layers.Dense(1)])
+    train.compile_model(model, config, STEPS)
+    assert model.optimizer.learning_rate is not None
+    return config, lambda step: float(model.optimizer._learning_rate(step))
+
+
+def paper_lr(epoch):
+    """App. B.2: lr 1e-3, x0.75 ("decreased by 0.25") every 200 epochs (epoch counted from 0)."""
+    return 1e-3 * 0.75 ** (epoch // 200)
+
+
+def paper_tau(epoch):
+    """App. B.2: tau = 0.99^epoch, floored at the configs' 0.01."""
+    return max(0.99 ** epoch, 0.01)
+
+
 @pytest.mark.parametrize("budget", [20, 37, 2000])
 def test_budget_keeps_the_paper_schedule_at_the_same_fractions(budget):
     """At 10% and 50% of training, tau and the learning rate equal the paper's at epochs 200 and
     1,000 of 2,000 (App. B.2: tau = 0.99^epoch; lr x factor every 200 epochs)."""
-    import keras
-    from tfgvae import train
-    flags = reproduce.schedule("mnist", budget)
-    config = TrainConfig(epochs=flags["epochs"], lr_decay_epochs=flags["lr_decay_epochs"],
-                         temperature_decay=flags["temperature_decay"], lr_decay_factor=0.75)
+    config, lr = _trained_with(reproduce.schedule("mnist", budget))
     for fraction, paper_epoch in ((0.1, 200), (0.5, 1000)):
-        assert config.temperature(fraction * budget) == pytest.approx(max(0.99 ** paper_epoch, 0.01), rel=1e-9)
-    model = keras.Sequential([keras.layers.Dense(1)])
-    steps = 7
-    train.compile_model(model, config, steps)
-    lr = model.optimizer.learning_rate
-    schedule = model.optimizer._learning_rate
+        assert config.temperature(fraction * budget) == pytest.approx(paper_tau(paper_epoch), rel=1e-9)
     # Just before and just after the first decay (10% of training), and at the end.
-    first = int(np.ceil(0.1 * budget * steps))
-    assert float(schedule(first - 1)) == pytest.approx(1e-3)
-    assert float(schedule(first)) == pytest.approx(1e-3 * 0.75)
-    assert float(schedule(budget * steps - 1)) == pytest.approx(1e-3 * 0.75 ** 9, rel=1e-5)
-    assert lr is not None
+    first = int(np.ceil(0.1 * budget * STEPS))
+    assert lr(first - 1) == pytest.approx(1e-3)
+    assert lr(first) == pytest.approx(1e-3 * 0.75)
+    assert lr(budget * STEPS - 1) == pytest.approx(1e-3 * 0.75 ** 9, rel=1e-5)
+
+
+@pytest.mark.parametrize("dataset,budget", [("mnist", 30), ("omniglot", 450), ("cifar10", 3000)])
+def test_truncated_schedule_is_the_papers_first_epochs(dataset, budget):
+    """Epoch e of a truncated run has the paper's tau and learning rate at epoch e."""
+    flags = reproduce.schedule(dataset, budget, "truncated")
+    assert flags["epochs"] == budget and flags["test_ll_every_epochs"] == max(1, budget // 10)
+    config, lr = _trained_with(flags)
+    for epoch in sorted({0, 1, 10, 199, 200, 201, 399, 400, budget // 2, budget - 1}):
+        if epoch >= budget:
+            continue
+        assert config.temperature(epoch) == pytest.approx(paper_tau(epoch), rel=1e-9), epoch
+        for step in (epoch * STEPS, epoch * STEPS + STEPS - 1):  # the epoch's first and last steps
+            assert lr(step) == pytest.approx(paper_lr(epoch), rel=1e-5), (epoch, step)
+    compressed = reproduce.schedule(dataset, budget)
+    if budget < reproduce.PAPER_EPOCHS[dataset]:  # compressed and truncated differ in a short run
+        assert compressed["lr_decay_epochs"] < flags["lr_decay_epochs"]
+    else:  # and are both the paper's at its length
+        assert compressed == flags
+
+
+def test_schedule_refuses_bad_names_and_budgets():
+    with pytest.raises(ValueError, match="unknown schedule 'linear': choose one of compressed, truncated"):
+        reproduce.schedule("mnist", 10, "linear")
+    with pytest.raises(ValueError, match="at most the paper's 2000 epochs"):
+        reproduce.schedule("omniglot", 2001, "truncated")
+    with pytest.raises(ValueError, match="unknown dataset 'svhn'"):
+        reproduce.schedule("svhn", 10)
 
 
 def test_full_schedule_is_the_papers():
@@ -83,6 +126,7 @@ def test_reproduce_trains_tabulates_plots_and_resumes(tmp_path, tiny_data):
     assert set(table) == {"vae", "graph"}
     for name, row in table.items():
         assert row["num_seeds"] == 1 and row["epochs"] == 2 and row["num_importance_samples"] == 3
+        assert row["schedule"] == "compressed"
         result = json.loads((tmp_path / "runs" / "mnist" / f"{name}_seed0" / "test_results.json").read_text())
         assert row["log_likelihood_mean"] == pytest.approx(result["log_likelihood"])
         assert result["num_examples"] == 30  # --eval_limit
@@ -111,9 +155,8 @@ def test_reproduce_trains_tabulates_plots_and_resumes(tmp_path, tiny_data):
     assert "Resuming" in log
 
 
-def test_collect_gives_means_and_sample_deviations_over_seeds(tmp_path):
-    runs = reproduce.plan("mnist", ["ladder"], [0, 1, 2], str(tmp_path), epochs=4)
-    lls, kls = [-90.0, -91.0, -95.0], [20.0, 22.0, 27.0]
+def _finish(runs, lls=(-90.0, -91.0, -95.0), kls=(20.0, 22.0, 27.0)):
+    """Writes the test results (k = 7) and timing of finished runs, as bin/reproduce.py does."""
     for run, ll, kl in zip(runs, lls, kls):
         os.makedirs(run.workdir)
         result = {"num_importance_samples": 7, "num_examples": 10, "log_likelihood": ll, "kl": kl,
@@ -122,7 +165,13 @@ def test_collect_gives_means_and_sample_deviations_over_seeds(tmp_path):
             json.dump(result, f)
         with open(os.path.join(run.workdir, "timing.json"), "w") as f:
             json.dump({"train_seconds": 60 * (run.seed + 1)}, f)
+
+
+def test_collect_gives_means_and_sample_deviations_over_seeds(tmp_path):
+    runs = reproduce.plan("mnist", ["ladder"], [0, 1, 2], str(tmp_path), epochs=4)
+    _finish(runs)
     row = reproduce.collect(runs, 7)["ladder"]
+    assert row["epochs"] == 4 and row["schedule"] == "compressed"
     assert row["log_likelihood_mean"] == pytest.approx(-92.0)
     assert row["log_likelihood_std"] == pytest.approx(2.6457513110645907)  # sqrt(7), ddof = 1
     assert row["kl_std"] == pytest.approx(np.sqrt(13.0))
@@ -136,9 +185,52 @@ def test_collect_gives_means_and_sample_deviations_over_seeds(tmp_path):
     assert "| ladder | -90.00 | 20.00 | -95.00 |" in reproduce.markdown({"ladder": one}, "mnist")
 
 
+@pytest.mark.parametrize("kind", reproduce.SCHEDULES)
+def test_rows_carry_the_epochs_and_schedule_their_runs_were_trained_with(tmp_path, kind):
+    """From the plan before training; from each run's config.json after (a finished run of an
+    earlier plan is reused as it was trained); 'custom' when the lr and tau steps are neither's."""
+    runs = reproduce.plan("omniglot", ["vae", "fc"], [0], str(tmp_path), epochs=30, kind=kind)
+    assert {r.schedule for r in runs} == {kind} and runs[0].flags["lr_decay_epochs"] == (
+        3.0 if kind == "compressed" else 200)
+    _finish(runs)
+    rows = reproduce.collect(runs, 7)
+    assert [(rows[s]["epochs"], rows[s]["schedule"]) for s in ("vae", "fc")] == [(30, kind)] * 2
+    other = "truncated" if kind == "compressed" else "compressed"
+    flags = {k: v for k, v in reproduce.schedule("omniglot", 12, other).items() if k != "test_ll_every_epochs"}
+    _write_config(runs[0].workdir, TrainConfig(structure="vae", num_nodes=1, **flags))
+    _write_config(runs[1].workdir, TrainConfig(epochs=30, lr_decay_epochs=17))
+    rows = reproduce.collect(runs, 7)
+    assert (rows["vae"]["epochs"], rows["vae"]["schedule"]) == (12, other)
+    assert (rows["fc"]["epochs"], rows["fc"]["schedule"]) == (30, "custom")
+    table = reproduce.markdown(rows, "omniglot")
+    assert table.splitlines()[0].endswith("| seeds | epochs | schedule |")
+    assert f"| 1 | 12 | {other} |" in table and "| 1 | 30 | custom |" in table
+
+
+def _write_config(workdir, config):
+    with open(os.path.join(workdir, "config.json"), "w") as f:  # as train.prepare_workdir writes it
+        json.dump(config.to_dict(), f)
+
+
+def test_omniglot_alphabets_trains_with_the_omniglot_configs(tmp_path):
+    """The old split has no configs of its own: the omniglot ones, with --dataset overridden."""
+    from tfgvae.config import config_from_flagfile
+    run = reproduce.plan("omniglot_alphabets", ["ladder"], [0], str(tmp_path), epochs=3)[0]
+    train, _ = reproduce.commands(run, 10)
+    assert train[2] == f"--flagfile={os.path.join(ROOT, 'configs', 'omniglot_ladder.cfg')}"
+    args = {a.split("=", 1)[0][2:]: a.split("=", 1)[1] for a in train[3:] if "=" in a}
+    config, _ = config_from_flagfile(train[2].split("=", 1)[1], **{k: args[k] for k in ("dataset", "epochs")})
+    assert config.dataset == "omniglot_alphabets" and config.structure == "ladder" and config.epochs == 3
+    assert run.workdir == os.path.join(str(tmp_path), "omniglot_alphabets", "ladder_seed0")
+
+
 def test_reproduce_refuses_bad_flags(tmp_path, tiny_data):
     proc = _reproduce(tmp_path, tiny_data, "--train_flag=oops")
     assert proc.returncode != 0 and "NAME=VALUE" in proc.stderr.strip().splitlines()[-1]
+    proc = _reproduce(tmp_path, tiny_data, "--schedule=truncated", "--budget=2001")
+    assert proc.returncode != 0 and proc.stderr.strip().splitlines()[-1] == (
+        "reproduce.py: error: a truncated schedule runs at most the paper's 2000 epochs, got 2001")
+    assert not (tmp_path / "runs").exists()  # refused before anything was planned or trained
 
 
 def test_table_counts_the_width_a_run_was_trained_with(tmp_path):
@@ -147,8 +239,7 @@ def test_table_counts_the_width_a_run_was_trained_with(tmp_path):
     run = reproduce.plan("mnist", ["vae"], [0], str(tmp_path), epochs=1)[0]
     assert reproduce._trained_width(run) == run.flags.get("head_hidden")  # nothing trained yet
     os.makedirs(run.workdir)
-    with open(os.path.join(run.workdir, "config.json"), "w") as f:  # as train.prepare_workdir writes it
-        json.dump(TrainConfig(structure="vae", num_nodes=1, head_hidden=300).to_dict(), f)
+    _write_config(run.workdir, TrainConfig(structure="vae", num_nodes=1, head_hidden=300))
     assert reproduce._trained_width(run) == 300
 
 

@@ -3,7 +3,8 @@
 Each run is ``bin/train.py`` then ``bin/evaluate.py`` in a subprocess, in its own workdir
 ``<workdir>/<dataset>/<structure>_seed<k>``, so a killed reproduction resumes: finished runs
 (``test_results.json`` with the same k) are skipped, unfinished ones resume from their last
-checkpoint. ``budget_schedule`` compresses the paper's schedule (App. B.2) into fewer epochs.
+checkpoint. ``schedule`` gives the paper's schedule (App. B.2) in fewer epochs: compressed into
+them, or truncated to its first epochs.
 """
 import dataclasses
 import json
@@ -19,24 +20,35 @@ from tfgvae.callbacks import write_json_atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STRUCTURE_ORDER = ("vae", "ladder", "fc", "graph")  # Table 1's rows
-PAPER_EPOCHS = {"mnist": 2000, "binarized_mnist": 2000, "omniglot": 2000, "cifar10": 3000}
+PAPER_EPOCHS = {"mnist": 2000, "binarized_mnist": 2000, "omniglot": 2000, "omniglot_alphabets": 2000,
+                "cifar10": 3000}
+CONFIG_DATASET = {"omniglot_alphabets": "omniglot"}  # same configs, another split of the data
 PAPER_LR_DECAY_EPOCHS = 200
 PAPER_TEMPERATURE_DECAY = 0.99
+SCHEDULES = ("compressed", "truncated")
 TEST_LL_POINTS = 10  # periodic test log-likelihood evaluations per run (Fig. 5)
 
 
-def schedule(dataset, epochs=None):
+def schedule(dataset, epochs=None, kind="compressed"):
     """Flags of the training schedule for ``epochs`` (default: the paper's length).
 
-    The learning-rate steps and the temperature decay happen at the same fractions of
-    training as in the paper's schedule: lr x factor every 10% of training and
-    tau = 0.99^(epoch * paper_epochs / epochs); the KL warm-up is a fraction of training anyway.
+    ``compressed``: the learning-rate steps and the temperature decay happen at the same
+    fractions of training as in the paper's schedule: lr x factor every 10% of training and
+    tau = 0.99^(epoch * paper_epochs / epochs). ``truncated``: the paper's schedule itself (lr x
+    factor every 200 epochs, tau = 0.99^epoch), stopped after ``epochs`` <= the paper's. Both
+    are the paper's at its length. The KL warm-up (not in the paper) is a fraction of the run.
     """
+    if dataset not in PAPER_EPOCHS:
+        raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(PAPER_EPOCHS)}")
+    if kind not in SCHEDULES:
+        raise ValueError(f"unknown schedule {kind!r}: choose one of {', '.join(SCHEDULES)}")
     paper = PAPER_EPOCHS[dataset]
     epochs = paper if epochs is None else epochs
     if epochs < 1:
         raise ValueError(f"the budget must be >= 1 epoch, got {epochs}")
-    scale = paper / epochs
+    if kind == "truncated" and epochs > paper:
+        raise ValueError(f"a truncated schedule runs at most the paper's {paper} epochs, got {epochs}")
+    scale = paper / epochs if kind == "compressed" else 1
     return {"epochs": epochs, "lr_decay_epochs": PAPER_LR_DECAY_EPOCHS / scale,
             "temperature_decay": PAPER_TEMPERATURE_DECAY ** scale,
             "test_ll_every_epochs": max(1, epochs // TEST_LL_POINTS)}
@@ -50,6 +62,7 @@ class Run:
     seed: int
     workdir: str
     flags: dict
+    schedule: str = "compressed"
 
     @property
     def name(self):
@@ -71,20 +84,19 @@ class Run:
 
 def config_file(dataset, structure):
     suffix = "" if structure == "graph" else f"_{structure}"
-    path = os.path.join(ROOT, "configs", f"{dataset}{suffix}.cfg")
+    path = os.path.join(ROOT, "configs", f"{CONFIG_DATASET.get(dataset, dataset)}{suffix}.cfg")
     if not os.path.exists(path):
         raise ValueError(f"no config {path} for dataset {dataset!r} and structure {structure!r}")
     return path
 
 
-def plan(dataset, structures, seeds, workdir, epochs=None, extra_flags=None, head_hidden=None):
-    """The runs of one table: every structure x seed, with the same schedule and tricks."""
-    if dataset not in PAPER_EPOCHS:
-        raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(PAPER_EPOCHS)}")
+def plan(dataset, structures, seeds, workdir, epochs=None, extra_flags=None, head_hidden=None,
+         kind="compressed"):
+    """The runs of one table: every structure x seed, with the same schedule (``kind``) and tricks."""
     unknown = [s for s in structures if s not in STRUCTURE_ORDER]
     if unknown or not structures:
         raise ValueError(f"unknown structures {unknown or structures}: choose from {', '.join(STRUCTURE_ORDER)}")
-    common = dict(schedule(dataset, epochs), **(extra_flags or {}))
+    common = dict(schedule(dataset, epochs, kind), **(extra_flags or {}))
     runs = []
     for seed in seeds:
         for structure in structures:
@@ -92,7 +104,7 @@ def plan(dataset, structures, seeds, workdir, epochs=None, extra_flags=None, hea
             if structure == "vae" and head_hidden:
                 flags["head_hidden"] = head_hidden
             wd = os.path.join(workdir, dataset, f"{structure}_seed{seed}")
-            runs.append(Run(dataset, structure, seed, wd, flags))
+            runs.append(Run(dataset, structure, seed, wd, flags, kind))
     return runs
 
 
@@ -102,7 +114,7 @@ def parameter_count(dataset, structure, head_hidden=None, **flags):
     from tfgvae.config import config_from_flagfile
     if head_hidden:
         flags["head_hidden"] = head_hidden
-    config, _ = config_from_flagfile(config_file(dataset, structure), **flags)
+    config, _ = config_from_flagfile(config_file(dataset, structure), **dict(flags, dataset=dataset))
     model = train.build_model(config, data.DATASETS[dataset])
     return int(sum(np.prod(v.shape) for v in model.trainable_variables))
 
@@ -136,7 +148,7 @@ def commands(run, num_samples, data_dir=None, limit=None):
     python = sys.executable
     data = [f"--data_dir={data_dir}"] if data_dir else []
     train = [python, os.path.join(ROOT, "bin", "train.py"), f"--flagfile={config_file(run.dataset, run.structure)}",
-             f"--workdir={run.workdir}", "--noexport",
+             f"--dataset={run.dataset}", f"--workdir={run.workdir}", "--noexport",
              "--verbose=2"] + data + _flag_args(run.flags)
     evaluate = [python, os.path.join(ROOT, "bin", "evaluate.py"), f"--workdir={run.workdir}",
                 f"--num_importance_samples={num_samples}", f"--output={run.results_path}",
@@ -245,8 +257,10 @@ def collect(runs, num_samples, limit=None):
             timing = os.path.join(r.workdir, "timing.json")
             res["train_seconds"] = json.load(open(timing))["train_seconds"] if os.path.exists(timing) else None
             results.append(res)
+        trained = _trained_config(mine[0])
         row = {"num_seeds": len(mine), "seeds": [r.seed for r in mine],
-               "epochs": mine[0].flags["epochs"], "num_importance_samples": num_samples,
+               "epochs": trained.epochs if trained else mine[0].flags["epochs"],
+               "schedule": _schedule_of(mine[0], trained), "num_importance_samples": num_samples,
                "num_test_examples": results[0]["num_examples"]}
         for key in ("log_likelihood", "kl", "elbo") + (("bits_per_dim",) if "bits_per_dim" in results[0] else ()):
             row[f"{key}_mean"], row[f"{key}_std"] = _stats([res[key] for res in results])
@@ -263,12 +277,33 @@ def collect(runs, num_samples, limit=None):
     return table
 
 
-def _trained_width(run):
-    """The bottom-up width the run was trained with (its config.json), else the planned one."""
+def _trained_config(run):
+    """The TrainConfig the run was trained with (its config.json; a finished run found by a
+    later plan may differ from that plan), else None."""
     from tfgvae.config import TrainConfig
     if os.path.exists(os.path.join(run.workdir, "config.json")):
-        return TrainConfig.load(run.workdir).head_hidden
-    return run.flags.get("head_hidden")
+        return TrainConfig.load(run.workdir)
+    return None
+
+
+def _trained_width(run):
+    """The bottom-up width the run was trained with (its config.json), else the planned one."""
+    config = _trained_config(run)
+    return config.head_hidden if config else run.flags.get("head_hidden")
+
+
+def _schedule_of(run, config):
+    """The schedule ``config``'s lr steps and tau decay are (the planned one first, as both are
+    the paper's at its length), 'custom' if neither; the planned one without a config."""
+    if config is None:
+        return run.schedule
+    for kind in sorted(SCHEDULES, key=lambda k: k != run.schedule):
+        if kind == "truncated" and config.epochs > PAPER_EPOCHS[run.dataset]:
+            continue
+        flags = schedule(run.dataset, config.epochs, kind)
+        if all(math.isclose(getattr(config, k), flags[k]) for k in ("lr_decay_epochs", "temperature_decay")):
+            return kind
+    return "custom"
 
 
 def _map_of(run):
@@ -285,8 +320,8 @@ def markdown(table, dataset):
     bits = any("bits_per_dim_mean" in row for row in table.values())
     unit = "bits/dim" if bits else "nats"
     head = (f"| structure | LL ({unit}) | KL (nats) | ELBO (nats) | active units per node | parameters | "
-            "train min | seeds |")
-    lines = [head, "|" + " --- |" * 8]
+            "train min | seeds | epochs | schedule |")
+    lines = [head, "|" + " --- |" * 10]
     for structure, row in table.items():
         ll = (row["bits_per_dim_mean"], row["bits_per_dim_std"]) if bits else (
             row["log_likelihood_mean"], row["log_likelihood_std"])
@@ -294,7 +329,7 @@ def markdown(table, dataset):
         minutes = "" if row["train_minutes_mean"] is None else f"{row['train_minutes_mean']:.1f}"
         lines.append(f"| {structure} | {_pm(*ll)} | {_pm(row['kl_mean'], row['kl_std'])} | "
                      f"{_pm(row['elbo_mean'], row['elbo_std'])} | {units} | {row['parameters']:,} | "
-                     f"{minutes} | {row['num_seeds']} |")
+                     f"{minutes} | {row['num_seeds']} | {row['epochs']} | {row['schedule']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -330,19 +365,22 @@ def write_figures(runs, dataset, out_dir, data_dir=None, tsne_examples=2000):
 def reproduce(dataset, structures=STRUCTURE_ORDER, seeds=(0, 1, 2, 3, 4), workdir="runs/reproduce",
               results_dir=None, budget=None, num_samples=5000, parallel=1, threads=None, data_dir=None,
               match_vae_parameters=True, train_flags=None, tsne_examples=2000, out=sys.stdout,
-              eval_limit=None):
-    """Train, evaluate, tabulate and plot; returns (table dict, written paths, failed run names)."""
+              eval_limit=None, schedule_kind="compressed"):
+    """Train, evaluate, tabulate and plot; returns (table dict, written paths, failed run names).
+
+    ``budget`` epochs per run (default: the paper's), on the ``schedule_kind`` schedule."""
     extra = dict(train_flags or {})
+    schedule(dataset, budget, schedule_kind)  # a bad budget fails before the models are built
     width = matched_vae_width(dataset, structures, **extra) if (
         match_vae_parameters and "vae" in structures) else None
-    runs = plan(dataset, structures, seeds, os.path.abspath(workdir), budget, extra, width)
+    runs = plan(dataset, structures, seeds, os.path.abspath(workdir), budget, extra, width, schedule_kind)
     results_dir = results_dir or os.path.join(workdir, "results")
     os.makedirs(os.path.join(workdir, dataset), exist_ok=True)
     write_json_atomic(os.path.join(workdir, dataset, "plan.json"),
                       {"num_importance_samples": num_samples, "vae_head_hidden": width,
                        "runs": [dataclasses.asdict(r) for r in runs]})
     print(f"{dataset}: {len(runs)} runs ({', '.join(structures)} x seeds {', '.join(map(str, seeds))}), "
-          f"{runs[0].flags['epochs']} epochs each, k={num_samples}, {parallel} at a time"
+          f"{runs[0].flags['epochs']} epochs each ({schedule_kind} schedule), k={num_samples}, {parallel} at a time"
           + (f"; VAE bottom-up width {width} to match parameters" if width else ""), file=out, flush=True)
     failed = execute(runs, num_samples, data_dir, parallel, threads, out, eval_limit)
     table = collect(runs, num_samples, eval_limit)

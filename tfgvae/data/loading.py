@@ -2,13 +2,14 @@
 
 import numpy as np
 
-from tfgvae.data import binarized_mnist, cifar10, mnist, omniglot, tfds_fallback
+from tfgvae.data import (binarized_mnist, cifar10, mnist, omniglot, omniglot_alphabets,
+                         tfds_fallback)
 from tfgvae.data.info import check_split, get_info
 from tfgvae.data.paths import resolve_data_dir
 from tfgvae.data.splits import HOLDOUTS, holdout_indices
 
 READERS = {"mnist": mnist, "binarized_mnist": binarized_mnist,
-           "omniglot": omniglot, "cifar10": cifar10}
+           "omniglot": omniglot, "omniglot_alphabets": omniglot_alphabets, "cifar10": cifar10}
 
 
 def _read_source(name, part, data_dir, verify):

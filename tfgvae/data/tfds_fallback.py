@@ -1,17 +1,20 @@
 """Fallback when no data dir is given: the same sources from tensorflow-datasets.
 
 tfds images are converted to the local readers' format (uint8 (n, input_dim));
-Omniglot goes through the same 105->28 resize. The order of tfds examples (and so
-the validation hold-out) need not match the local files, and tfds' CIFAR-10 is the
-exact original rather than the JPEG copy.
+Omniglot goes through the same 105->28 resize; omniglot_alphabets reads tfds'
+'omniglot' splits as they are, omniglot joins both and takes each character's drawings
+in tfds order as its drawers 0..19. The order of tfds examples (and so the validation
+hold-out and omniglot's drawers) need not match the local files, and tfds' CIFAR-10 is
+the exact original rather than the JPEG copy.
 """
 
 import numpy as np
 
 from tfgvae.data.errors import FIX_DATA_DIR, DataError
-from tfgvae.data.omniglot import resize_to_28
+from tfgvae.data.omniglot import by_drawer, resize_to_28
 
 TFDS_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
+TFDS_NAMES = {"omniglot_alphabets": "omniglot"}
 
 
 def _tfds_load(name, split):
@@ -23,6 +26,15 @@ def _tfds_load(name, split):
 
 def read(name, part):
     """(uint8 images (n, input_dim), int64 labels (n,)) of a source part via tfds."""
+    if name != "omniglot":
+        return _read(TFDS_NAMES.get(name, name), part)
+    sources = [_read("omniglot", p) for p in ("train", "test")]  # tfds labels: ids 0..1622
+    images, labels = (np.concatenate([s[i] for s in sources]) for i in (0, 1))
+    order = np.argsort(labels, kind="stable")
+    return by_drawer(images[order], labels[order], part)
+
+
+def _read(name, part):
     try:
         features = _tfds_load(name, TFDS_SPLITS[part])
     except Exception as e:  # tfds raises many types (network, import, not-found)
