@@ -17,7 +17,7 @@ from tfgvae import cli  # noqa: E402
 
 cli.quiet_tensorflow()
 from tfgvae import evaluation  # noqa: E402
-from tfgvae.callbacks import write_json_atomic  # noqa: E402
+from tfgvae import atomic  # noqa: E402
 
 flags.DEFINE_string("workdir", None, "Training run to evaluate (config.json + checkpoints/).")
 flags.DEFINE_string("saved_model", None, "SavedModel with log_likelihood and elbo signatures.")
@@ -61,7 +61,7 @@ def main(argv):
     try:
         summary, per_example = evaluate()
         if FLAGS.output:
-            write_json_atomic(FLAGS.output, summary)
+            atomic.write_json(FLAGS.output, summary)
         if FLAGS.per_example_output:
             evaluation.save_per_example(FLAGS.per_example_output, per_example)
     except ValueError as e:  # bad flags, run, SavedModel or data (DataError is a ValueError)

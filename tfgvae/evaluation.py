@@ -20,7 +20,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfgvae import artifacts, data, likelihoods, runs
+from tfgvae import artifacts, atomic, data, likelihoods, runs
 
 ACTIVE_UNIT_THRESHOLD = 1e-2  # Burda et al. (2016): unit u is active if Cov_x(E_q[z_u]) > 1e-2
 DEFAULT_NUM_SAMPLES = 5000
@@ -411,6 +411,4 @@ def format_table(summary):
 
 def save_per_example(path, per_example):
     """Per-example arrays (log_likelihood, elbo, kl, ...) as .npz, written atomically."""
-    tmp = f"{path}.tmp-{os.getpid()}.npz"
-    np.savez(tmp, **per_example)
-    os.replace(tmp, path)
+    atomic.save_npz(path, **per_example)

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from tfgvae.callbacks import write_json_atomic
+from tfgvae import atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STRUCTURE_ORDER = ("vae", "ladder", "fc", "graph")  # Table 1's rows
@@ -303,11 +303,8 @@ def write_table(table, dataset, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     json_path = os.path.join(out_dir, f"{dataset}.json")
     md_path = os.path.join(out_dir, f"{dataset}.md")
-    write_json_atomic(json_path, table)
-    tmp = f"{md_path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(markdown(table, dataset))
-    os.replace(tmp, md_path)
+    atomic.write_json(json_path, table)
+    atomic.write_text(md_path, markdown(table, dataset))
     return json_path, md_path
 
 
@@ -338,7 +335,7 @@ def reproduce(dataset, structures=STRUCTURE_ORDER, seeds=(0, 1, 2, 3, 4), workdi
     runs = plan(dataset, structures, seeds, os.path.abspath(workdir), budget, extra, width)
     results_dir = results_dir or os.path.join(workdir, "results")
     os.makedirs(os.path.join(workdir, dataset), exist_ok=True)
-    write_json_atomic(os.path.join(workdir, dataset, "plan.json"),
+    atomic.write_json(os.path.join(workdir, dataset, "plan.json"),
                       {"num_importance_samples": num_samples, "vae_head_hidden": width,
                        "runs": [dataclasses.asdict(r) for r in runs]})
     print(f"{dataset}: {len(runs)} runs ({', '.join(structures)} x seeds {', '.join(map(str, seeds))}), "

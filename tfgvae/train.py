@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgvae import artifacts, callbacks, data, distribute, export, summaries
+from tfgvae import artifacts, atomic, callbacks, data, distribute, export, summaries
 from tfgvae.config import RESUMABLE_FIELDS, TrainConfig
 from tfgvae.runs import build_model  # noqa: F401  (also tfgvae.train.build_model)
 
@@ -22,7 +22,7 @@ def prepare_workdir(config, workdir):
         if changed:
             raise ValueError(f"{workdir} holds a run with different settings ({', '.join(changed)}): "
                              "use a new --workdir or the same flags")
-    callbacks.write_json_atomic(path, config.to_dict())
+    atomic.write_json(path, config.to_dict())
 
 
 def compile_model(model, config, steps_per_epoch, steps_per_execution=1):
@@ -174,7 +174,7 @@ def train_and_evaluate(config, workdir):
         results = {k: float(np.mean(v)) for k, v in results.items()}
     export_dir = config.export_dir or default_export_dir(workdir)
     if chief:
-        callbacks.write_json_atomic(os.path.join(workdir, "results.json"),
+        atomic.write_json(os.path.join(workdir, "results.json"),
                                     {"split": "valid", "dataset": config.dataset,
                                      "structure": config.structure, "metrics": results,
                                      "data_note": info.note,
