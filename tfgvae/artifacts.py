@@ -39,10 +39,10 @@ def gate_label(mean):
 
 
 def initial_gate_means(model):
-    """The gate means before training: sigmoid(0) = 0.5 on every possible edge of a learned
-    structure (zero-initialized logits), the fixed means otherwise."""
+    """The gate means before training: ``config.gate_init`` on every possible edge of a learned
+    structure (its logits start at logit(gate_init)), the fixed means otherwise."""
     if model.gates.learned:
-        return (0.5 * np.asarray(model.gates.mask, np.float64)).tolist()
+        return (model.config.gate_init * np.asarray(model.gates.mask, np.float64)).tolist()
     return np.asarray(model.gates.means(), np.float64).tolist()
 
 
