@@ -68,8 +68,6 @@ class TrainConfig:
                 self.structure != "graph" or self.freeze_structure_epoch < 1):
             raise ValueError(f"freeze_structure_epoch needs --structure=graph and a value >= 1, got "
                              f"{self.freeze_structure_epoch} with structure {self.structure!r}")
-        if self.encoder_graph not in ENCODER_GRAPHS:
-            raise ValueError(f"encoder_graph must be one of {', '.join(ENCODER_GRAPHS)}, got {self.encoder_graph!r}")
         if self.node_dim is not None and self.node_dim * self.num_nodes != self.latent_dim:
             raise ValueError(f"node_dim N'={self.node_dim} x num_nodes N={self.num_nodes} != "
                              f"latent_dim M={self.latent_dim}: give M and N, or N and N'")
@@ -98,15 +96,16 @@ class TrainConfig:
             raise ValueError(f"logical_cpus must be >= 0, got {self.logical_cpus}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        self.model_config(1, "bernoulli")  # ModelConfig checks the architecture fields (placeholder data)
 
     def model_config(self, input_dim, likelihood):
-        return ModelConfig(input_dim=input_dim, num_nodes=self.num_nodes,
-                           node_dim=self.latent_dim // self.num_nodes, structure=self.structure,
-                           likelihood=likelihood, decode_from=self.decode_from,
-                           per_example_gates=self.per_example_gates, head_hidden=self.head_hidden,
-                           gate_init=self.gate_init, gate_lr_multiplier=self.gate_lr_multiplier,
-                           adjacency=self.adjacency, freezable_gates=self.freeze_structure_epoch is not None,
-                           encoder_graph=self.encoder_graph)
+        """The run's ModelConfig: every field of the same name, node_dim = M / N, and the data's
+        ``input_dim`` and ``likelihood``."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelConfig)
+                  if f.name in TRAIN_FIELDS}
+        return ModelConfig(**dict(shared, input_dim=input_dim, likelihood=likelihood,
+                                  node_dim=self.latent_dim // self.num_nodes,
+                                  freezable_gates=self.freeze_structure_epoch is not None))
 
     def temperature(self, epoch):
         """tau at a 0-based epoch: max(tau_0 * decay^epoch, tau_min) (App. B.2, floored)."""
@@ -125,6 +124,8 @@ class TrainConfig:
         with open(os.path.join(workdir, "config.json")) as f:
             return cls.from_dict(json.load(f))
 
+
+TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 
 # Fields whose change does not alter the run's model or data, so a run may resume with them changed.
 # A run may also resume under another strategy or device count: the update does not depend on it.
