@@ -6,6 +6,7 @@ import keras
 
 import reference
 from tfgvae.model import GraphVAE, ModelConfig
+from tfgvae.schedules import Schedule
 
 
 def _model(structure="graph", nodes=4, node_dim=3, input_dim=20, **kw):
@@ -131,9 +132,10 @@ def test_kl_warmup_step_descends_the_beta_weighted_objective():
     x = (rng.random((8, 20)) < 0.5).astype(np.float32)
     for warmup, beta in ((4, 0.25), (0, 1.0)):
         model = _model(nodes=3, node_dim=2)
-        model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+        schedule = Schedule(kl_warmup_fraction=1.0, steps_per_epoch=warmup, epochs=1) if warmup else (
+            Schedule.constant())
+        model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False, schedule=schedule)
         model.optimizer.build(model.trainable_variables)
-        model.kl_warmup_steps = warmup
         before = [v.numpy() for v in model.trainable_variables]
         with tf.GradientTape() as tape:
             gates, noise = model.step_draws(8, 0, training=True)

@@ -12,17 +12,6 @@ import keras
 from tfgvae.atomic import write_json as write_json_atomic
 
 
-class TemperatureSchedule(keras.callbacks.Callback):
-    """Sets the Gumbel-softmax temperature at the start of each epoch: tau(epoch) (App. B.2)."""
-
-    def __init__(self, schedule):
-        super().__init__()
-        self.schedule = schedule
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.temperature.assign(self.schedule(epoch))
-
-
 class GateHistory(keras.callbacks.Callback):
     """Records the gate means mu[j, i] after every epoch into a JSON file (data of Fig. 3a).
 

@@ -13,6 +13,7 @@ from absl import flags
 from tfgvae.adjacency import check_adjacency, read_adjacency
 from tfgvae.distribute import STRATEGIES
 from tfgvae.model import ENCODER_GRAPHS, ModelConfig
+from tfgvae.schedules import Schedule
 from tfgvae.structure import STRUCTURES, validate_structure
 
 
@@ -79,24 +80,20 @@ class TrainConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.test_ll_every_epochs < 0:
             raise ValueError(f"test_ll_every_epochs must be >= 0, got {self.test_ll_every_epochs}")
-        if not 0.0 <= self.kl_warmup_fraction <= 1.0:
-            raise ValueError(f"kl_warmup_fraction must lie in [0, 1], got {self.kl_warmup_fraction}")
         if self.steps_per_execution < 0:
             raise ValueError(f"steps_per_execution must be >= 0 (0 picks one), got {self.steps_per_execution}")
         for name in ("steps_per_epoch", "validation_steps", "train_limit", "checkpoint_every_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 when given, got {value}")
-        if not 0.0 < self.min_temperature <= self.initial_temperature:
-            raise ValueError(f"need 0 < min_temperature <= initial_temperature, got "
-                             f"{self.min_temperature}, {self.initial_temperature}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
         if self.logical_cpus < 0:
             raise ValueError(f"logical_cpus must be >= 0, got {self.logical_cpus}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        self.model_config(1, "bernoulli")  # ModelConfig checks the architecture fields (placeholder data)
+        self.model_config(1, "bernoulli")  # ModelConfig and Schedule check their fields (placeholder data)
+        self.schedule(1)
 
     def model_config(self, input_dim, likelihood):
         """The run's ModelConfig: every field of the same name, node_dim = M / N, and the data's
@@ -107,9 +104,15 @@ class TrainConfig:
                                   node_dim=self.latent_dim // self.num_nodes,
                                   freezable_gates=self.freeze_structure_epoch is not None))
 
+    def schedule(self, steps_per_epoch):
+        """The run's annealing (``tfgvae.Schedule``, fields of the same name) for epochs of
+        ``steps_per_epoch`` steps."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(Schedule) if f.name in TRAIN_FIELDS}
+        return Schedule(**dict(shared, steps_per_epoch=steps_per_epoch))
+
     def temperature(self, epoch):
         """tau at a 0-based epoch: max(tau_0 * decay^epoch, tau_min) (App. B.2, floored)."""
-        return max(self.initial_temperature * self.temperature_decay ** epoch, self.min_temperature)
+        return self.schedule(1).epoch_temperature(epoch)
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -12,6 +12,7 @@ import keras
 
 from tfgvae import distribute, distributions, likelihoods, networks
 from tfgvae.nodes import BottomUpHeads, TopDownHeads, sample_node
+from tfgvae.schedules import Schedule
 from tfgvae.structure import DependencyGates, validate_structure
 
 MAX_LOGGED_NODES = 10  # per-node KL and per-gate means appear in the logs up to this many nodes
@@ -84,13 +85,19 @@ class ModelConfig:
 
 
 class GraphVAE(keras.Model):
-    """VAE whose latent nodes z_1..z_N form a gated, fully-connected DAG (Fig. 1b, Alg. 1)."""
+    """VAE whose latent nodes z_1..z_N form a gated, fully-connected DAG (Fig. 1b, Alg. 1).
+
+    ``schedule`` (``tfgvae.Schedule``, default the paper's, sized by each ``fit`` call) anneals tau
+    and warms up the KL weight inside ``train_step``; ``compile(..., schedule=...)`` replaces it.
+    """
 
     descent = "auto"  # latent pass: "unrolled" (Python loop), "looped" (tf.while_loop) or by N
 
-    def __init__(self, config, seed=None, temperature=1.0, **kwargs):
+    def __init__(self, config, seed=None, schedule=None, **kwargs):
         super().__init__(**kwargs)
         self.config = config
+        self.schedule = Schedule() if schedule is None else schedule
+        self.fit_schedule = None  # ``schedule`` sized by the current fit call (``size_schedule``)
         n, d = config.num_nodes, config.node_dim
         self.encoder = networks.encoder(config.hidden)
         self.bottom_up = BottomUpHeads(n, d, config.bottom_up_hidden, name="bottom_up")
@@ -102,8 +109,8 @@ class GraphVAE(keras.Model):
             self.top_down.ungated_posterior = config.encoder_graph == "fc"
         self.decoder = networks.decoder(config.input_dim)
         self.head = likelihoods.ObservationHead(config.likelihood, config.input_dim, name="observation")
-        self.temperature = keras.Variable(temperature, trainable=False, name="temperature")
-        self.kl_warmup_steps = 0  # KL weight beta = min(1, step / kl_warmup_steps) in training
+        self.temperature = keras.Variable(self.schedule.initial_temperature, trainable=False,
+                                          name="temperature")
         self.seed_generator = keras.random.SeedGenerator(seed)
         names = ["loss", "elbo", "reconstruction", "kl"]
         if n <= MAX_LOGGED_NODES and n > 1:
@@ -240,15 +247,46 @@ class GraphVAE(keras.Model):
             uniform = tf.random.stateless_uniform((1, edges), gate_key, alg=alg)
         return self.gates.sample(batch, self.temperature, None, uniform=uniform), noise
 
+    # ----------------------------------------------------------------------------- schedule
+    def compile(self, *args, schedule=None, **kwargs):
+        """``keras.Model.compile``; ``schedule`` (a ``tfgvae.Schedule``) replaces the model's."""
+        if schedule is not None:
+            self.schedule, self.fit_schedule = schedule, None
+        return super().compile(*args, **kwargs)
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """``keras.Model.fit``; a schedule left without ``steps_per_epoch`` or ``epochs`` takes this call's."""
+        if callbacks is None or isinstance(callbacks, (list, tuple)):
+            callbacks = [SizeSchedule(), *(callbacks or [])]
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    def size_schedule(self, steps_per_epoch, epochs):
+        """Fill the schedule's missing length from a fit call (retracing the step if that changes it)."""
+        sized = self.schedule.resolved(steps_per_epoch, epochs)
+        if sized != self.fit_schedule:
+            self.fit_schedule = sized
+            if self.train_function is not None:
+                self.make_train_function(force=True)
+
+    def active_schedule(self):
+        """The schedule the training step follows: ``schedule``, sized by the fit call if need be."""
+        schedule = self.schedule if self.schedule.is_resolved else self.fit_schedule
+        if schedule is None:
+            raise ValueError("the schedule has no steps_per_epoch or epochs: train with fit, or give "
+                             "GraphVAE(schedule=tfgvae.Schedule(steps_per_epoch=..., epochs=...))")
+        return schedule
+
+    def anneal(self, step):
+        """Set tau to the schedule's value at optimizer step ``step`` (App. B.2)."""
+        self.temperature.assign(self.active_schedule().temperature(step))
+
     def kl_weight(self, step):
-        """KL warm-up (Sonderby et al., 2016): beta = min(1, (step + 1) / kl_warmup_steps), else 1.
+        """KL warm-up (Sonderby et al., 2016): beta = min(1, (step + 1) / W) (``Schedule.kl_weight``).
 
         Training minimises -(reconstruction - beta * KL); the logged ``elbo`` is always the
         true one (beta = 1). ``step`` is the optimizer's count of steps already taken.
         """
-        if not self.kl_warmup_steps:
-            return tf.constant(1.0)
-        return tf.minimum(1.0, tf.cast(step + 1, tf.float32) / float(self.kl_warmup_steps))
+        return self.active_schedule().kl_weight(step)
 
     def _update_metrics(self, terms):
         """Update the trackers; return logs of global-batch means (summed over replicas)."""
@@ -275,6 +313,7 @@ class GraphVAE(keras.Model):
 
     def train_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
+        self.anneal(self.optimizer.iterations)
         with tf.GradientTape() as tape:
             gates, noise = self.step_draws(tf.shape(x)[0], self.optimizer.iterations, training=True)
             terms = self.elbo_terms(x, training=True, gates=gates, noise=noise)
@@ -306,3 +345,10 @@ class GraphVAE(keras.Model):
         tfd.RelaxedBernoulli (``DependencyGates.distribution``); ``self.gates.bernoulli()`` their means."""
         return self.gates.distribution(tf.convert_to_tensor(
             self.temperature if temperature is None else temperature, self.compute_dtype))
+
+
+class SizeSchedule(keras.callbacks.Callback):
+    """Gives the model's schedule the fit call's steps per epoch and epochs (``GraphVAE.fit`` adds it)."""
+
+    def on_train_begin(self, logs=None):
+        self.model.size_schedule(self.params.get("steps"), self.params.get("epochs"))

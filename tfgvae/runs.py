@@ -15,7 +15,7 @@ from tfgvae.model import GraphVAE
 def build_model(config, info):
     """An uncompiled GraphVAE for ``config`` on a dataset described by ``info``."""
     return GraphVAE(config.model_config(info.input_dim, info.likelihood), seed=config.seed,
-                    temperature=config.temperature(0))
+                    schedule=config.schedule(None))
 
 
 def load_run(workdir):

@@ -25,15 +25,18 @@ def prepare_workdir(config, workdir):
     atomic.write_json(path, config.to_dict())
 
 
-def compile_model(model, config, steps_per_epoch, steps_per_execution=1):
-    """Adam with the paper's step decay (x lr_decay_factor every lr_decay_epochs epochs) and the
-    KL warm-up over the first ``kl_warmup_fraction`` of the ``epochs``."""
-    schedule = keras.optimizers.schedules.ExponentialDecay(
+def optimizer(config, steps_per_epoch):
+    """Adam with the paper's step decay: x lr_decay_factor every lr_decay_epochs epochs."""
+    return keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(
         config.learning_rate, decay_steps=config.lr_decay_epochs * steps_per_epoch,
-        decay_rate=config.lr_decay_factor, staircase=True)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=config.jit_compile,
-                  steps_per_execution=steps_per_execution)
-    model.kl_warmup_steps = int(round(config.kl_warmup_fraction * config.epochs * steps_per_epoch))
+        decay_rate=config.lr_decay_factor, staircase=True))
+
+
+def compile_model(model, config, steps_per_epoch, steps_per_execution=1):
+    """``optimizer`` and the run's schedule (``TrainConfig.schedule``): tau annealed per epoch and
+    the KL warm-up over the first ``kl_warmup_fraction`` of the ``epochs``."""
+    model.compile(optimizer=optimizer(config, steps_per_epoch), jit_compile=config.jit_compile,
+                  steps_per_execution=steps_per_execution, schedule=config.schedule(steps_per_epoch))
     return model
 
 
@@ -150,8 +153,7 @@ def train_and_evaluate(config, workdir):
             steps - done % steps: f"steps left of the epoch interrupted at step {done}"})
     if done and chief and config.verbose:
         print(f"Resuming {workdir} at step {done} (epoch {done // steps + 1}, batch {done % steps + 1}).")
-    callback_list = [callbacks.TemperatureSchedule(config.temperature),
-                     callbacks.NonFiniteGuard(ckpt_dir), checkpoint]
+    callback_list = [callbacks.NonFiniteGuard(ckpt_dir), checkpoint]
     if config.freeze_structure_epoch is not None:  # before the epoch's first step
         callback_list.insert(0, callbacks.FreezeStructure(
             config.freeze_structure_epoch, os.path.join(workdir, "structure_frozen.json") if chief else None))

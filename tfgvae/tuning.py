@@ -11,7 +11,7 @@ import os
 
 import keras_tuner as kt
 
-from tfgvae import atomic, callbacks, export, train
+from tfgvae import atomic, export, train
 
 OBJECTIVE = kt.Objective("val_loss", direction="min")
 TUNERS = ("random", "hyperband", "bayesian")
@@ -77,10 +77,6 @@ class GraphVAEHyperModel(kt.HyperModel):
         model.optimizer.build(model.trainable_variables)  # so a trial's checkpoint restores its Adam state
         return model
 
-    def fit(self, hp, model, *args, **kwargs):
-        config = self.trial_config(hp)
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), callbacks.TemperatureSchedule(config.temperature)]
-        return model.fit(*args, **kwargs)
 
 
 def make_tuner(name, hypermodel, directory, project_name, max_trials, max_epochs, seed):
