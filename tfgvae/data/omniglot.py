@@ -55,3 +55,8 @@ def read(data_dir, part, verify):
     path = source_file(data_dir, FILES[part], verify)
     images, labels = cache.memo_by_file(path, "omniglot28", lambda: _cached_decode(path))
     return images, labels + LABEL_OFFSET[part]
+
+
+def from_tfds(images):
+    """tfds' Omniglot images (n, 105, 105, 3), white background, as the reader's (n, 784) ink."""
+    return resize_to_28(images[..., 0] >= 128)

@@ -9,7 +9,7 @@ exact original rather than the JPEG copy.
 import numpy as np
 
 from tfgvae.data.errors import FIX_DATA_DIR, DataError
-from tfgvae.data.omniglot import resize_to_28
+from tfgvae.data.info import get_info
 
 TFDS_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
 
@@ -22,9 +22,11 @@ def _tfds_load(name, split):
 
 
 def read(name, part):
-    """(uint8 images (n, input_dim), int64 labels (n,)) of a source part via tfds."""
+    """(uint8 images (n, input_dim), int64 labels (n,)) of a source part via tfds, converted by the
+    reader's ``from_tfds`` where tfds stores them otherwise."""
+    info = get_info(name)
     try:
-        features = _tfds_load(name, TFDS_SPLITS[part])
+        features = _tfds_load(info.tfds_name, TFDS_SPLITS[part])
     except Exception as e:  # tfds raises many types (network, import, not-found)
         raise DataError(f"no data dir was given (--data_dir / TFGVAE_DATA_DIR unset) and "
                         f"tensorflow-datasets could not load {name!r} split "
@@ -32,10 +34,8 @@ def read(name, part):
                         f"{FIX_DATA_DIR}") from e
     images = np.asarray(features["image"])
     n = len(images)
-    if name == "omniglot":
-        images = resize_to_28(images[..., 0] >= 128)  # white background -> True
-    elif name == "binarized_mnist":
-        images = images * np.uint8(255)
+    if hasattr(info.reader, "from_tfds"):
+        images = info.reader.from_tfds(images)
     labels = features.get("label")
     labels = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
     return images.reshape(n, -1).astype(np.uint8), labels
