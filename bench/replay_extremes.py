@@ -33,7 +33,7 @@ class ExtremesVAE(GraphVAE):
 
     def elbo_terms(self, x, training=False, gates=None, noise=None):
         out = super().elbo_terms(x, training, gates, noise)
-        mu, lv = self.encode(x, training)  # a second pass, for the statistics only
+        mu, lv = self.bottom_up_gaussians(x, training)  # a second pass, for the statistics only
         params = out["params"]
         extremes = {"bu_lv_min": tf.reduce_min(lv), "bu_lv_max": tf.reduce_max(lv),
                     "bu_mu_absmax": tf.reduce_max(tf.abs(mu)), "z_absmax": tf.reduce_max(tf.abs(out["z"]))}

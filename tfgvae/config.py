@@ -11,9 +11,11 @@ import os
 from absl import flags
 
 from tfgvae.adjacency import check_adjacency, read_adjacency
+from tfgvae.data import DATASETS
 from tfgvae.distribute import STRATEGIES
 from tfgvae.model import ENCODER_GRAPHS, ModelConfig
 from tfgvae.schedules import Schedule
+from tfgvae.sources import is_dataset_name, unknown_dataset_message
 from tfgvae.structure import STRUCTURES, validate_structure
 
 
@@ -60,10 +62,15 @@ class TrainConfig:
     adjacency: tuple | None = None  # structure "custom": the matrix (--adjacency reads it from a file)
     freeze_structure_epoch: int | None = None  # learn gates for this many epochs, then fix c* (Eq. 17)
     encoder_graph: str = "shared"  # "fc": q's top-down heads read every parent (Sec. 4.3 ablation)
+    # Not flags: what a run on your own data (tfgvae.sources) records of it; None: the dataset's.
+    input_shape: tuple | None = None
+    likelihood: str | None = None
 
     def __post_init__(self):
         if self.adjacency is not None:  # config.json gives lists: keep tuples, so configs compare equal
             object.__setattr__(self, "adjacency", tuple(tuple(int(v) for v in row) for row in self.adjacency))
+        if self.input_shape is not None:
+            object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
         validate_structure(self.structure, self.num_nodes, self.latent_dim, self.adjacency)
         if self.freeze_structure_epoch is not None and (
                 self.structure != "graph" or self.freeze_structure_epoch < 1):
@@ -92,15 +99,18 @@ class TrainConfig:
             raise ValueError(f"logical_cpus must be >= 0, got {self.logical_cpus}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        self.model_config(1, "bernoulli")  # ModelConfig and Schedule check their fields (placeholder data)
+        self.model_config(None, self.likelihood or "bernoulli")  # ModelConfig and Schedule check theirs
         self.schedule(1)
 
-    def model_config(self, input_dim, likelihood):
+    def model_config(self, input_dim, likelihood, input_shape=None):
         """The run's ModelConfig: every field of the same name, node_dim = M / N, and the data's
-        ``input_dim`` and ``likelihood``."""
+        ``input_dim``, ``likelihood`` and ``input_shape`` (default the run's)."""
         shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelConfig)
                   if f.name in TRAIN_FIELDS}
-        return ModelConfig(**dict(shared, input_dim=input_dim, likelihood=likelihood,
+        input_shape = self.input_shape if input_shape is None else input_shape
+        if input_shape is not None:
+            input_dim = None  # the shape's
+        return ModelConfig(**dict(shared, input_dim=input_dim, likelihood=likelihood, input_shape=input_shape,
                                   node_dim=self.latent_dim // self.num_nodes,
                                   freezable_gates=self.freeze_structure_epoch is not None))
 
@@ -129,6 +139,7 @@ class TrainConfig:
 
 
 TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+NON_FLAG_FIELDS = frozenset({"input_shape", "likelihood"})  # set by train_and_evaluate for your own data
 
 # Fields whose change does not alter the run's model or data, so a run may resume with them changed.
 # A run may also resume under another strategy or device count: the update does not depend on it.
@@ -138,7 +149,8 @@ RESUMABLE_FIELDS = ("epochs", "verbose", "export_dir", "export", "data_dir", "ji
 
 
 def define_flags(flag_values=None):
-    """Define one absl flag per TrainConfig field, plus --workdir, in ``flag_values`` (absl's FLAGS)."""
+    """Define one absl flag per TrainConfig field (but NON_FLAG_FIELDS), plus --workdir, in
+    ``flag_values`` (absl's FLAGS)."""
     fv = flags.FLAGS if flag_values is None else flag_values
     d = TrainConfig()
     string, enum = (functools.partial(f, flag_values=fv) for f in (flags.DEFINE_string, flags.DEFINE_enum))
@@ -149,7 +161,9 @@ def define_flags(flag_values=None):
     bool_("export", d.export, "Write the SavedModel when training ends (--noexport: skip it; "
           "bin/export.py --workdir=RUN writes one from the checkpoint later).")
     string("data_dir", None, "Dataset root laid out like ../shared/data (or $TFGVAE_DATA_DIR).")
-    string("dataset", d.dataset, "Dataset name.")
+    string("dataset", d.dataset, f"Dataset: {', '.join(DATASETS)} (docs/data.md), or an .npz file "
+           "of train/valid/test arrays in [0, 1] (your own data).")
+    flags.register_validator("dataset", is_dataset_name, flag_values=fv, message=unknown_dataset_message())
     enum("structure", d.structure, STRUCTURES, "Latent dependency structure.")
     integer("num_nodes", d.num_nodes, "N, the number of latent nodes.")
     integer("latent_dim", d.latent_dim, "M, the total latent dimension.")
@@ -213,8 +227,7 @@ def define_flags(flag_values=None):
 def config_from_flags(values=None):
     """A TrainConfig from parsed flags (absl's FLAGS by default)."""
     values = values or flags.FLAGS
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    kwargs = {name: values[name].value for name in fields}
+    kwargs = {name: values[name].value for name in TRAIN_FIELDS - NON_FLAG_FIELDS}
     if kwargs["adjacency"] is not None:  # the flag names a file; the config holds its matrix
         path = kwargs["adjacency"]
         kwargs["adjacency"] = check_adjacency(read_adjacency(path), kwargs["num_nodes"], source=path)

@@ -7,6 +7,7 @@ and a run resumed from a checkpoint (which holds the step count) continues exact
 import dataclasses
 import math
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -98,3 +99,57 @@ class Schedule:
         if not warmup:
             return tf.constant(1.0)
         return tf.minimum(1.0, tf.cast(step + 1, tf.float32) / float(warmup))
+
+
+class ScheduledModel:
+    """What a model needs to follow its ``schedule`` (mixed into ``GraphVAE``): ``compile`` takes
+    one, ``fit`` sizes it, ``anneal`` and ``kl_weight`` read it at a step."""
+
+    def compile(self, *args, schedule=None, **kwargs):
+        """``keras.Model.compile``; ``schedule`` (a ``tfgvae.Schedule``) replaces the model's."""
+        if schedule is not None:
+            self.schedule, self.fit_schedule = schedule, None
+        return super().compile(*args, **kwargs)
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """``keras.Model.fit``; a schedule left without ``steps_per_epoch`` or ``epochs`` takes this call's."""
+        if callbacks is None or isinstance(callbacks, (list, tuple)):
+            callbacks = [SizeSchedule(), *(callbacks or [])]
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    def size_schedule(self, steps_per_epoch, epochs):
+        """Fill the schedule's missing length from a fit call (retracing the step if that changes it)."""
+        sized = self.schedule.resolved(steps_per_epoch, epochs)
+        if sized != self.fit_schedule:
+            self.fit_schedule = sized
+            if self.train_function is not None:
+                self.make_train_function(force=True)
+
+    def active_schedule(self):
+        """The schedule the training step follows: ``schedule``, sized by the fit call if need be.
+
+        Outside ``fit`` (``train_on_batch``, your own loop) a schedule without ``steps_per_epoch``
+        and ``epochs`` holds tau at its initial value and the KL weight at 1 (``Schedule.constant``).
+        """
+        if self.schedule.is_resolved:
+            return self.schedule
+        return self.fit_schedule or Schedule.constant(self.schedule.initial_temperature)
+
+    def anneal(self, step):
+        """Set tau to the schedule's value at optimizer step ``step`` (App. B.2)."""
+        self.temperature.assign(self.active_schedule().temperature(step))
+
+    def kl_weight(self, step):
+        """KL warm-up (Sonderby et al., 2016): beta = min(1, (step + 1) / W) (``Schedule.kl_weight``).
+
+        Training minimises -(reconstruction - beta * KL); the logged ``elbo`` is always the
+        true one (beta = 1). ``step`` is the optimizer's count of steps already taken.
+        """
+        return self.active_schedule().kl_weight(step)
+
+
+class SizeSchedule(keras.callbacks.Callback):
+    """Gives the model's schedule the fit call's steps per epoch and epochs (``GraphVAE.fit`` adds it)."""
+
+    def on_train_begin(self, logs=None):
+        self.model.size_schedule(self.params.get("steps"), self.params.get("epochs"))
