@@ -8,7 +8,7 @@ import sys
 
 from absl import flags, logging
 
-from tfgvae import atomic, config, evaluation, train
+from tfgvae import atomic, config, evaluation, reports, train
 
 FLAGS = flags.FLAGS
 
@@ -85,10 +85,10 @@ def evaluate_main(argv):
         if FLAGS.output:
             atomic.write_json(FLAGS.output, summary)
         if FLAGS.per_example_output:
-            evaluation.save_per_example(FLAGS.per_example_output, per_example)
+            reports.save_per_example(FLAGS.per_example_output, per_example)
     except ValueError as e:  # bad flags, run, SavedModel or data (DataError is a ValueError)
         sys.exit(f"evaluate.py: error: {e}")
-    print(evaluation.format_table(summary))
+    print(reports.format_table(summary))
     if summary.get("artifacts"):
         print(f"wrote into {FLAGS.workdir}: {', '.join(os.path.basename(p) for p in summary['artifacts'])} "
               "(--nowrite_structure to leave the run as it is)")

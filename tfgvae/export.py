@@ -15,30 +15,12 @@ import tensorflow as tf
 import keras
 
 from tfgvae import evaluation, likelihoods
-from tfgvae.data import DATASETS
 from tfgvae.model import seed_keys
+from tfgvae.sources import finite_message, image_shape_for, range_message, shape_text
 from tfgvae.runs import load_run  # noqa: F401  (restoring lives in tfgvae.runs; kept for callers)
 
 SIGNATURES = ("serve", "sample", "encode", "decode", "reconstruct", "elbo", "log_likelihood",
               "structure", "info")
-
-
-def image_shape_for(input_dim, input_shape=None):
-    """(H, W, C) of images with ``input_dim`` pixels: ``input_shape`` if it is one, a known
-    dataset's, else square or (1, D, 1)."""
-    if input_shape is not None and len(input_shape) == 3:
-        return tuple(input_shape)
-    for info in DATASETS.values():
-        if info.input_dim == input_dim:
-            return tuple(info.image_shape)
-    side = math.isqrt(input_dim)
-    return (side, side, 1) if side * side == input_dim else (1, input_dim, 1)
-
-
-def _shape_text(shape):
-    if not shape:
-        return "a scalar"
-    return "shape (" + ", ".join("batch" if d is None else str(d) for d in shape) + ")"
 
 
 def _fed_shape(value):
@@ -63,7 +45,7 @@ def _checked(value, shape, endpoint, name, checks=()):
         rank_ok, lambda: tf.reduce_all(tf.stack([tf.equal(actual[k], d) for k, d in fixed])),
         lambda: tf.constant(False))
     shape_check = tf.debugging.Assert(
-        ok, [f"{endpoint}: {name} must be {_shape_text(shape)}, got shape", actual], summarize=8)
+        ok, [f"{endpoint}: {name} must be {shape_text(shape)}, got shape", actual], summarize=8)
     with tf.control_dependencies([shape_check]):
         value = tf.identity(value)
     with tf.control_dependencies([check(value) for check in checks]):
@@ -72,9 +54,9 @@ def _checked(value, shape, endpoint, name, checks=()):
 
 def _check_x(x, endpoint, example_shape):
     """x, once checked of shape (batch, *example_shape), finite and in [0, 1]."""
-    message = f"{endpoint}: x must lie in [0, 1]"
+    message = range_message(endpoint)
     return _checked(x, (None, *example_shape), endpoint, "x", [
-        lambda v: tf.debugging.assert_all_finite(v, f"{endpoint}: x must be finite"),
+        lambda v: tf.debugging.assert_all_finite(v, finite_message(endpoint)),
         lambda v: tf.debugging.assert_greater_equal(v, 0.0, message),
         lambda v: tf.debugging.assert_less_equal(v, 1.0, message)])
 

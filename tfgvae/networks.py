@@ -9,6 +9,7 @@ head adds).
 import keras
 
 from tfgvae.nodes import BN_EPSILON, BN_MOMENTUM
+from tfgvae.sources import shape_text
 
 
 def mlp(widths, name, final_activation=False):
@@ -33,10 +34,6 @@ def decoder(input_dim):
     return mlp([256, 512, 512, input_dim], name="decoder")
 
 
-def _shape_text(shape):
-    return "(" + ", ".join("batch" if d is None else str(d) for d in shape) + ")"
-
-
 def built_output_shape(network, input_shape, what):
     """Build ``network`` for inputs of ``input_shape`` (batch first) and return its output shape;
     ValueError (one line, naming ``what``) if it does not take such inputs."""
@@ -46,5 +43,5 @@ def built_output_shape(network, input_shape, what):
         shape = network.compute_output_spec(keras.KerasTensor(input_shape)).shape
     except Exception as e:  # Keras raises ValueError, TypeError, NotImplementedError ... here
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(f"{what}: does not take inputs of shape {_shape_text(input_shape)}: {first}") from None
+        raise ValueError(f"{what}: does not take inputs of {shape_text(input_shape)}: {first}") from None
     return tuple(shape)
