@@ -384,4 +384,3 @@ class GraphVAE(ScheduledModel, keras.Model):
         tfd.RelaxedBernoulli (``DependencyGates.distribution``); ``self.gates.bernoulli()`` their means."""
         return self.gates.distribution(tf.convert_to_tensor(
             self.temperature if temperature is None else temperature, self.compute_dtype))
-
