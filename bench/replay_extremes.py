@@ -20,7 +20,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfgvae import callbacks, train  # noqa: E402
+from tfgvae import train  # noqa: E402
 from tfgvae.config import TrainConfig  # noqa: E402
 from tfgvae.model import GraphVAE  # noqa: E402
 
@@ -33,7 +33,7 @@ class ExtremesVAE(GraphVAE):
 
     def elbo_terms(self, x, training=False, gates=None, noise=None):
         out = super().elbo_terms(x, training, gates, noise)
-        mu, lv = self.encode(x, training)  # a second pass, for the statistics only
+        mu, lv = self.bottom_up_gaussians(x, training)  # a second pass, for the statistics only
         params = out["params"]
         extremes = {"bu_lv_min": tf.reduce_min(lv), "bu_lv_max": tf.reduce_max(lv),
                     "bu_mu_absmax": tf.reduce_max(tf.abs(mu)), "z_absmax": tf.reduce_max(tf.abs(out["z"]))}
@@ -68,11 +68,10 @@ def main():
     config = TrainConfig.from_dict(fields)
     keras.utils.set_random_seed(config.seed)
     info, stream, _, steps = train.datasets(config)
-    model = ExtremesVAE(config.model_config(info.input_dim, info.likelihood), seed=config.seed,
-                        temperature=config.temperature(0))
+    model = ExtremesVAE(config.model_config(info.input_dim, info.likelihood), seed=config.seed)
     model = train.compile_model(model, config, steps, 1)
     model.fit(stream(0), epochs=1, steps_per_epoch=args.steps, verbose=0, shuffle=False,
-              callbacks=[callbacks.TemperatureSchedule(config.temperature), PrintExtremes()])
+              callbacks=[PrintExtremes()])
 
 
 if __name__ == "__main__":

@@ -12,9 +12,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
-from tfgvae import reproduce  # noqa: E402
+from tfgvae import data, reproduce, sources  # noqa: E402
 
-flags.DEFINE_enum("dataset", None, list(reproduce.PAPER_EPOCHS), "Dataset of the table.")
+flags.DEFINE_string("dataset", None, f"Dataset of the table: {', '.join(data.DATASETS)}, or an .npz file "
+                    "of train/valid/test arrays in [0, 1] (trained with the configs of "
+                    f"{' or '.join(reproduce.TEMPLATES.values())}).")
+flags.register_validator("dataset", lambda v: v is None or sources.is_dataset_name(v),
+                         message=sources.unknown_dataset_message())
 flags.DEFINE_list("structures", list(reproduce.STRUCTURE_ORDER), "Structures (rows of Table 1).")
 flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Seeds: one run per structure and seed.")
 flags.DEFINE_integer("budget", None, "Epochs per run (default: the paper's full schedule, 2,000 epochs, "

@@ -36,7 +36,8 @@ FLAGS = flags.FLAGS
 
 
 def load_model(path):
-    """The SavedModel and its (H, W, C) image shape; ValueError if it is not one of ours."""
+    """The SavedModel, its (H, W, C) image shape and its x's example shape; ValueError if it is
+    not one of ours."""
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise ValueError(f"{path} is not a SavedModel (no saved_model.pb)")
     model = tf.saved_model.load(path)
@@ -44,7 +45,11 @@ def load_model(path):
     if missing:
         raise ValueError(f"{path} lacks the signature(s) {', '.join(missing)}: re-export it with "
                          "bin/export.py")
-    return model, tuple(int(v) for v in model.info()["image_shape"].numpy())
+    info = model.info()
+    image_shape = tuple(int(v) for v in info["image_shape"].numpy())
+    input_shape = tuple(int(v) for v in info["input_shape"].numpy()) if "input_shape" in info else (
+        (math.prod(image_shape),))
+    return model, image_shape, input_shape
 
 
 def load_images(path, input_dim):
@@ -113,16 +118,18 @@ def main(argv):
         recon_out = FLAGS.reconstructions_out or os.path.splitext(FLAGS.out)[0] + "_reconstructions.png"
         if FLAGS.images:
             check_out(recon_out, "--reconstructions_out")
-        model, image_shape = load_model(FLAGS.saved_model)
+        model, image_shape, input_shape = load_model(FLAGS.saved_model)
         images = load_images(FLAGS.images, math.prod(image_shape)) if FLAGS.images else None
     except ValueError as e:
         sys.exit(f"sample.py: error: {e}")
     seed = tf.constant(FLAGS.seed, tf.int32)
     drawn = model.sample(tf.constant(FLAGS.num, tf.int32), seed)[FLAGS.show].numpy()
+    drawn = drawn.reshape(len(drawn), -1)
     write_png(FLAGS.out, tile(drawn, image_shape, math.ceil(math.sqrt(FLAGS.num))))
     print(f"Wrote {FLAGS.num} {FLAGS.show} to {FLAGS.out}")
     if images is not None:
-        means = model.reconstruct(tf.constant(images), seed)["means"].numpy()
+        means = model.reconstruct(tf.constant(images.reshape(-1, *input_shape)), seed)["means"].numpy()
+        means = means.reshape(len(means), -1)
         cols = math.ceil(math.sqrt(len(images)))
         write_png(recon_out, tile(interleave(images, means, cols), image_shape, cols))
         print(f"Wrote {len(images)} reconstructions to {recon_out}")

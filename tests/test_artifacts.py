@@ -41,3 +41,26 @@ def test_gate_history_after_one_epoch_has_epoch_0_markers_and_the_threshold(tmp_
                for line in ax.lines)  # the 0.5 line
     assert ax.get_xlim() == (0.0, 1.0)
     assert set(ax.get_xticks()) >= {0.0, 1.0} and all(t == int(t) for t in ax.get_xticks())
+
+
+def test_epoch_0_of_the_gate_history_is_the_configured_gate_init(tmp_path):
+    """--gate_init=0.3: the plot starts where the untrained gates are (sigmoid of their initial
+    logits), not at 0.5, also after training has moved the gates."""
+    import json
+    from types import SimpleNamespace
+    from tfgvae import figures
+    from tfgvae.model import GraphVAE, ModelConfig
+
+    config = ModelConfig(input_dim=8, num_nodes=3, node_dim=2, gate_init=0.3, gate_lr_multiplier=4.0)
+    fresh = np.asarray(GraphVAE(config).gates.means())
+    model = GraphVAE(config)
+    model.gates.logits.assign(np.full((3, 3), 0.7, np.float32))  # "trained"
+    mask = np.tril(np.ones((3, 3)), -1)
+    np.testing.assert_allclose(artifacts.initial_gate_means(model), fresh, rtol=1e-6)
+    np.testing.assert_allclose(artifacts.initial_gate_means(model), 0.3 * mask, rtol=1e-6)
+    (tmp_path / "gate_history.json").write_text(json.dumps(
+        {"epochs": [1], "temperature": [1.0], "gate_means": [(0.6 * mask).tolist()]}))
+    artifacts.write_structure_artifacts(model, str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"gate_init": 0.2}))
+    assert figures.initial_gate_mean(SimpleNamespace(workdir=str(tmp_path))) == 0.2
+    assert figures.initial_gate_mean(SimpleNamespace(workdir=str(tmp_path / "none"))) == 0.5

@@ -12,6 +12,7 @@ import keras
 from tfgvae import adjacency, callbacks, structure
 from tfgvae.config import TrainConfig
 from tfgvae.model import GraphVAE, ModelConfig
+from tfgvae.schedules import Schedule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _fit(model, x, epochs=1, callback_list=()):
     """Keras' training loop in miniature, eagerly (no tracing: cheap on 2 shared cores): per epoch,
     callbacks' epoch begin, train steps on batches of 8, epoch end. Returns the per-step losses."""
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False, schedule=Schedule.constant())
     for cb in callback_list:
         cb.set_model(model)
     losses = []

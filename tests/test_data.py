@@ -16,6 +16,7 @@ from tfgvae.data import (DATASETS, DataError, bits_per_dim, load_split, make_dat
                          resolve_data_dir)
 from tfgvae.data import (cache, checksums, cifar10, omniglot, omniglot_alphabets, splits,
                          tfds_fallback)
+from tfgvae.data.info import known_sha256
 from tfgvae.data.pipeline import FIXED_BINARIZATION_SEED, fixed_binarization
 
 N_TRAIN, N_TEST = 120, 40
@@ -315,7 +316,7 @@ def test_builtin_checksums_apply_without_a_sums_file(fresh):
     os.remove(fresh / "SHA256SUMS")
     with pytest.raises(DataError) as excinfo:
         load_split("mnist", "test", fresh)
-    assert_one_line_error(excinfo, "built-in", checksums.KNOWN_SHA256[
+    assert_one_line_error(excinfo, "built-in", DATASETS["mnist"].sha256[
         "mnist/t10k-images-idx3-ubyte.gz"])
     x, _ = load_split("mnist", "test", fresh, verify=False)
     assert len(x) == N_TEST
@@ -488,7 +489,17 @@ def test_bits_per_dim_against_hand_computation():
 
 # ---------------------------------------------------------------- the real files
 
-@pytest.mark.skipif(not all((REAL_DATA_DIR / rel).is_file() for rel in checksums.KNOWN_SHA256),
+def test_registry_checksums_are_the_shared_copies_and_cover_every_reader_file():
+    sums = REAL_DATA_DIR / "SHA256SUMS"
+    if sums.is_file():  # the canonical list the registry was copied from
+        assert known_sha256() == checksums.read_sha256sums(str(REAL_DATA_DIR))
+    for name, info in DATASETS.items():
+        files = getattr(info.reader, "FILES", None) or {"all": info.reader.FILE}
+        rels = [r for v in files.values() for r in (v if isinstance(v, tuple) else (v,))]
+        assert set(rels) == set(info.sha256), name
+
+
+@pytest.mark.skipif(not all((REAL_DATA_DIR / rel).is_file() for rel in known_sha256()),
                     reason=f"real data files not found under {REAL_DATA_DIR}")
 def test_real_datasets(monkeypatch):
     """Reads every real split; uses the user's cache dir so CIFAR is decoded only once."""

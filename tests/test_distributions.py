@@ -95,7 +95,7 @@ def test_node_distributions_score_the_latent_pass(encoder_graph):
     x = (rng.random((6, 20)) < 0.5).astype(np.float32)
     gates = tf.constant((rng.random((6, 4, 4)) * np.tril(np.ones((4, 4)), -1)).astype(np.float32))
     noise = tf.constant(rng.normal(size=(6, 4, 3)).astype(np.float32))
-    mu_bu, lv_bu = model.encode(x)
+    mu_bu, lv_bu = model.bottom_up_gaussians(x)
     z, log_q, log_p = model.descend(gates, noise, (mu_bu, lv_bu))
     ones = np.tril(np.ones((4, 4)), -1) if encoder_graph == "fc" else None
     want = reference.descend(model, gates.numpy(), noise.numpy(), np.asarray(mu_bu, np.float64),

@@ -41,7 +41,7 @@ class LinearGaussian:
         cov = np.linalg.inv(precision)
         return cls(w, b, sigma, cov @ w.T / sigma ** 2, np.zeros(w.shape[1]), np.log(np.diag(cov)))
 
-    def encode(self, x, training=False):
+    def bottom_up_gaussians(self, x, training=False):
         mu = tf.matmul(x - self.b, self.a_mat, transpose_b=True) + self.a_vec
         return mu[:, None], tf.broadcast_to(self.logvar, tf.shape(mu))[:, None]
 

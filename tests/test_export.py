@@ -10,7 +10,7 @@ import tensorflow as tf
 import keras
 
 import reference
-from tfgvae import callbacks, evaluation, export, train
+from tfgvae import callbacks, distributions, evaluation, export, train
 from tfgvae.config import TrainConfig
 from tfgvae.data import DATASETS
 from tfgvae.model import GraphVAE, ModelConfig
@@ -100,7 +100,7 @@ def test_encode_is_the_posterior_along_the_mean_pass(exported):
     model, loaded, _ = exported
     x = _x()
     out = loaded.encode(x)
-    mu_bu, lv_bu = (np.asarray(a, np.float64) for a in model.encode(x))
+    mu_bu, lv_bu = (np.asarray(a, np.float64) for a in model.bottom_up_gaussians(x))
     gates = model.gates.map().numpy()
     zero = np.zeros((5, N, ND))
     mean, _, _ = reference.descend(model, gates, zero, mu_bu, lv_bu)
@@ -120,9 +120,9 @@ def test_posterior_given_parents_reproduces_descend_for_any_gates_and_noise():
     x = _x(6)
     gates = tf.constant(rng.random((6, N, N)) * np.tril(np.ones((N, N)), -1), tf.float32)
     noise = tf.constant(rng.normal(size=(6, N, ND)), tf.float32)
-    bottom_up = model.encode(x)
+    bottom_up = model.bottom_up_gaussians(x)
     z, _, _ = model.descend(gates, noise, bottom_up)
-    mu, lv = export.posterior_given_parents(model, bottom_up, z, gates)
+    mu, lv = distributions.posterior_given_parents(model, bottom_up, z, gates)
     np.testing.assert_allclose((z - mu).numpy() * np.exp(-0.5 * lv.numpy()), noise.numpy(),
                                rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(mu.numpy()[:, -1], bottom_up[0].numpy()[:, -1])
@@ -133,7 +133,7 @@ def test_elbo_matches_a_numpy_computation_under_the_same_noise(exported):
     x, seed = _x(), 3
     out = {k: v.numpy() for k, v in loaded.elbo(x, seed).items()}
     noise = evaluation.default_noise(model, seed)(0, 5, 1).numpy()[:, 0]
-    mu_bu, lv_bu = (np.asarray(a, np.float64) for a in model.encode(x))
+    mu_bu, lv_bu = (np.asarray(a, np.float64) for a in model.bottom_up_gaussians(x))
     z, log_q, log_p = reference.descend(model, model.gates.map().numpy(), noise, mu_bu, lv_bu)
     logits = model.decode(tf.constant(z, tf.float32))[..., 0].numpy().astype(np.float64)
     xs = x.numpy().astype(np.float64)
@@ -146,10 +146,10 @@ def test_elbo_matches_a_numpy_computation_under_the_same_noise(exported):
 
 @pytest.mark.parametrize("k", [1, 7, 130])
 def test_log_likelihood_is_the_importance_sampled_estimate(exported, k):
-    """With k a tensor, the signature draws full chunks of LOG_LIKELIHOOD_CHUNK samples keyed by
+    """With k a tensor, the signature draws full chunks of SIGNATURE_CHUNK samples keyed by
     (seed, chunk) and keeps the first k: the Python-k estimator on that noise."""
     model, loaded, _ = exported
-    x, chunk = _x(), export.LOG_LIKELIHOOD_CHUNK
+    x, chunk = _x(), evaluation.SIGNATURE_CHUNK
     got = loaded.log_likelihood(x, k, 11)["log_likelihood"].numpy()
     full = evaluation.default_noise(model, 11)
     want = evaluation.importance_log_likelihood(model, x, k, chunk, noise_fn=lambda c, b, size: (

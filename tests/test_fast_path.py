@@ -44,7 +44,7 @@ def _inputs(seed=0, nodes_=N, node_dim=D):
 def test_latent_pass_matches_reference_formulation(descent, training):
     model = _model(descent)
     x, gates, noise = _inputs()
-    mu, lv = (np.asarray(t, np.float64) for t in model.encode(x))
+    mu, lv = (np.asarray(t, np.float64) for t in model.bottom_up_gaussians(x))
     top_down = model.top_down.bn1
     old = (top_down.moving_mean.numpy(), top_down.moving_var.numpy())
     want = reference.descend(model, gates, noise, mu, lv, training)

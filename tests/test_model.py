@@ -6,6 +6,7 @@ import keras
 
 import reference
 from tfgvae.model import GraphVAE, ModelConfig
+from tfgvae.schedules import Schedule
 
 
 def _model(structure="graph", nodes=4, node_dim=3, input_dim=20, **kw):
@@ -28,7 +29,7 @@ def test_latent_pass_matches_reference_formulation():
     x = (rng.random((6, 20)) < 0.5).astype(np.float32)
     gates = (rng.random((6, 4, 4)) * np.tril(np.ones((4, 4)), -1)).astype(np.float32)
     noise = rng.normal(size=(6, 4, 3)).astype(np.float32)
-    mu, lv = model.encode(x)
+    mu, lv = model.bottom_up_gaussians(x)
     z, log_q, log_p = model.descend(tf.constant(gates), tf.constant(noise), (mu, lv))
     want = reference.descend(model, gates, noise, np.asarray(mu, np.float64), np.asarray(lv, np.float64))
     for got, ref in zip((z, log_q, log_p), want):
@@ -80,7 +81,7 @@ def test_vae_monte_carlo_kl_averages_to_analytic_kl():
     model = _model("vae", nodes=1, node_dim=4)
     x = np.tile((np.random.default_rng(2).random((1, 20)) < 0.5).astype(np.float32), (40_000, 1))
     terms = model.elbo_terms(x, training=False)
-    mu, lv = (a.numpy()[0, 0].astype(np.float64) for a in model.encode(x[:1]))
+    mu, lv = (a.numpy()[0, 0].astype(np.float64) for a in model.bottom_up_gaussians(x[:1]))
     analytic = 0.5 * np.sum(mu ** 2 + np.exp(lv) - 1.0 - lv)
     kl = terms["kl"].numpy()
     assert abs(kl.mean() - analytic) < 4 * kl.std() / np.sqrt(kl.size)
@@ -91,7 +92,7 @@ def test_closed_gates_cut_parents_out():
     """With the ladder's gates z_3 reaches z_2; with c_{3,2} = 0 too, z_3 reaches no other node."""
     model = _model("ladder", nodes=3, node_dim=2)
     noise = np.random.default_rng(4).normal(size=(2, 3, 2)).astype(np.float32)
-    bu = model.encode(np.zeros((2, 20), np.float32))
+    bu = model.bottom_up_gaussians(np.zeros((2, 20), np.float32))
     shifted = noise.copy()
     shifted[:, 2] += 3.0
     gates = model.gates.map().numpy()
@@ -155,9 +156,10 @@ def test_kl_warmup_step_descends_the_beta_weighted_objective():
     x = (rng.random((8, 20)) < 0.5).astype(np.float32)
     for warmup, beta in ((4, 0.25), (0, 1.0)):
         model = _model(nodes=3, node_dim=2)
-        model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+        schedule = Schedule(kl_warmup_fraction=1.0, steps_per_epoch=warmup, epochs=1) if warmup else (
+            Schedule.constant())
+        model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False, schedule=schedule)
         model.optimizer.build(model.trainable_variables)
-        model.kl_warmup_steps = warmup
         before = [v.numpy() for v in model.trainable_variables]
         with tf.GradientTape() as tape:
             gates, noise = model.step_draws(8, 0, training=True)

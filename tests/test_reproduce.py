@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfgvae import reproduce
+from tfgvae import data, reproduce
 from tfgvae.config import TrainConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,15 +18,14 @@ STEPS = 7  # steps per epoch of the schedules' learning rate
 
 
 def _trained_with(flags):
-    """(TrainConfig, learning rate at a step) that bin/train.py builds from a schedule's flags."""
-    import keras
+    """(TrainConfig, learning rate at a step) of the optimizer that training builds from a
+    schedule's flags (``train.optimizer``)."""
     from tfgvae import train
     config = TrainConfig(epochs=flags["epochs"], lr_decay_epochs=flags["lr_decay_epochs"],
                          temperature_decay=flags["temperature_decay"], lr_decay_factor=0.75)
-    model = keras.Sequential([keras.layers.Dense(1)])
-    train.compile_model(model, config, STEPS)
-    assert model.optimizer.learning_rate is not None
-    return config, lambda step: float(model.optimizer._learning_rate(step))
+    optimizer = train.optimizer(config, STEPS)
+    assert optimizer.learning_rate is not None
+    return config, lambda step: float(optimizer._learning_rate(step))
 
 
 def paper_lr(epoch):
@@ -66,7 +65,7 @@ def test_truncated_schedule_is_the_papers_first_epochs(dataset, budget):
         for step in (epoch * STEPS, epoch * STEPS + STEPS - 1):  # the epoch's first and last steps
             assert lr(step) == pytest.approx(paper_lr(epoch), rel=1e-5), (epoch, step)
     compressed = reproduce.schedule(dataset, budget)
-    if budget < reproduce.PAPER_EPOCHS[dataset]:  # compressed and truncated differ in a short run
+    if budget < data.DATASETS[dataset].paper_epochs:  # compressed and truncated differ in a short run
         assert compressed["lr_decay_epochs"] < flags["lr_decay_epochs"]
     else:  # and are both the paper's at its length
         assert compressed == flags
@@ -217,9 +216,10 @@ def test_omniglot_alphabets_trains_with_the_omniglot_configs(tmp_path):
     from tfgvae.config import config_from_flagfile
     run = reproduce.plan("omniglot_alphabets", ["ladder"], [0], str(tmp_path), epochs=3)[0]
     train, _ = reproduce.commands(run, 10)
-    assert train[2] == f"--flagfile={os.path.join(ROOT, 'configs', 'omniglot_ladder.cfg')}"
-    args = {a.split("=", 1)[0][2:]: a.split("=", 1)[1] for a in train[3:] if "=" in a}
-    config, _ = config_from_flagfile(train[2].split("=", 1)[1], **{k: args[k] for k in ("dataset", "epochs")})
+    assert train[1:4] == ["-m", "tfgvae", "train"]
+    assert train[4] == f"--flagfile={os.path.join(ROOT, 'configs', 'omniglot_ladder.cfg')}"
+    args = {a.split("=", 1)[0][2:]: a.split("=", 1)[1] for a in train[5:] if "=" in a}
+    config, _ = config_from_flagfile(train[4].split("=", 1)[1], **{k: args[k] for k in ("dataset", "epochs")})
     assert config.dataset == "omniglot_alphabets" and config.structure == "ladder" and config.epochs == 3
     assert run.workdir == os.path.join(str(tmp_path), "omniglot_alphabets", "ladder_seed0")
 

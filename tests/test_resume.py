@@ -74,8 +74,8 @@ def test_non_finite_batch_stops_run_and_keeps_last_good_checkpoint(tmp_path, tin
     bad_step = 5  # the 5th update (batch index 4) sees a NaN pixel
     datasets = train.datasets
 
-    def poisoned(config):
-        info, stream, valid, steps = datasets(config)
+    def poisoned(config, data=None):
+        info, stream, valid, steps = datasets(config, data)
 
         def poisoned_stream(start):
             return stream(start).enumerate(start).map(

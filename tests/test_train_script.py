@@ -184,6 +184,9 @@ def test_help_lists_this_programs_flags_as_the_readme_does(tmp_path):
     shown = set(re.findall(r"^  --(?:\[no\])?(\w+):", proc.stdout, re.M))
     from tfgvae.structure import STRUCTURES
     assert f"--structure: <{'|'.join(STRUCTURES)}>" in proc.stdout and "tpu_address" in shown
+    from tfgvae.data import DATASETS
+    dataset_help = proc.stdout.split("--dataset:")[1].split("\n  --")[0]
+    assert all(name in dataset_help for name in DATASETS) and ".npz" in dataset_help, dataset_help
     assert not [f for f in shown if f.startswith(("xla", "tpu_", "test_")) and f != "tpu_address"
                 and not f.startswith("test_ll_")]  # absl's and TF's own test flags
     table = open(os.path.join(ROOT, "README.md")).read().split("| flag | default | meaning |")[1]

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from tfgvae.callbacks import write_json_atomic
+from tfgvae import atomic
 
 FILES = ("structure.json", "structure.dot", "structure.png", "gate_history.png")
 
@@ -39,10 +39,10 @@ def gate_label(mean):
 
 
 def initial_gate_means(model):
-    """The gate means before training: sigmoid(0) = 0.5 on every possible edge of a learned
-    structure (zero-initialized logits), the fixed means otherwise."""
+    """The gate means before training: ``config.gate_init`` on every possible edge of a learned
+    structure (its logits start at logit(gate_init)), the fixed means otherwise."""
     if model.gates.learned:
-        return (0.5 * np.asarray(model.gates.mask, np.float64)).tolist()
+        return (model.config.gate_init * np.asarray(model.gates.mask, np.float64)).tolist()
     return np.asarray(model.gates.means(), np.float64).tolist()
 
 
@@ -66,9 +66,7 @@ def edge_colors(num_edges):
 def _save(fig, path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     FigureCanvasAgg(fig)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+    atomic.save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 
 def draw_structure(summary, path=None, show_off=None):
@@ -140,21 +138,14 @@ def plot_gate_history(history, path, initial=None):
     return fig
 
 
-def _write_text(path, text):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_structure_artifacts(model, workdir):
     """Write structure.json, structure.dot, structure.png and, when ``workdir/gate_history.json``
     holds at least one epoch, gate_history.png into ``workdir``; return the paths written."""
     os.makedirs(workdir, exist_ok=True)
     summary = structure_summary(model)
     paths = [os.path.join(workdir, name) for name in FILES]
-    write_json_atomic(paths[0], summary)
-    _write_text(paths[1], structure_dot(summary))
+    atomic.write_json(paths[0], summary)
+    atomic.write_text(paths[1], structure_dot(summary))
     draw_structure(summary, paths[2])
     history_path = os.path.join(workdir, "gate_history.json")
     if not os.path.exists(history_path):

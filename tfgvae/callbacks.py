@@ -1,5 +1,6 @@
-"""Training callbacks: temperature annealing, gate-mean history, NaN guard, atomic resumable
-checkpoints, epoch-level TensorBoard summaries."""
+"""Training callbacks: gate-mean history, NaN guard, atomic resumable checkpoints, epoch-level
+TensorBoard summaries, periodic test log-likelihood, structure freezing. (The temperature and
+the KL weight are annealed by the model itself: ``tfgvae.schedules``.)"""
 import json
 import os
 import sys
@@ -8,24 +9,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-
-def write_json_atomic(path, payload):
-    """Write JSON to ``path`` via a temporary file and a rename, so a kill never leaves half a file."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
-class TemperatureSchedule(keras.callbacks.Callback):
-    """Sets the Gumbel-softmax temperature at the start of each epoch: tau(epoch) (App. B.2)."""
-
-    def __init__(self, schedule):
-        super().__init__()
-        self.schedule = schedule
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.temperature.assign(self.schedule(epoch))
+from tfgvae.atomic import write_json as write_json_atomic
 
 
 class GateHistory(keras.callbacks.Callback):

@@ -11,8 +11,11 @@ import os
 from absl import flags
 
 from tfgvae.adjacency import check_adjacency, read_adjacency
+from tfgvae.data import DATASETS
 from tfgvae.distribute import STRATEGIES
 from tfgvae.model import ENCODER_GRAPHS, TOP_DOWN, ModelConfig
+from tfgvae.schedules import Schedule
+from tfgvae.sources import is_dataset_name, unknown_dataset_message
 from tfgvae.structure import GATE_PARAMETERIZATIONS, STRUCTURES, validate_structure
 
 
@@ -63,17 +66,20 @@ class TrainConfig:
     edge_cost: float = 0.0  # lambda of the sparsity cost lambda * sum(mu) (nats per edge and example)
     log_gate_gradients: bool = False  # per-edge d ELBO / d mu by part, in gate_history.json and TensorBoard
     top_down: str = "independent"  # "shared": one top-down MLP per node for p and q (ys1998's code)
+    # Not flags: what a run on your own data (tfgvae.sources) records of it; None: the dataset's.
+    input_shape: tuple | None = None
+    likelihood: str | None = None
 
     def __post_init__(self):
         if self.adjacency is not None:  # config.json gives lists: keep tuples, so configs compare equal
             object.__setattr__(self, "adjacency", tuple(tuple(int(v) for v in row) for row in self.adjacency))
+        if self.input_shape is not None:
+            object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
         validate_structure(self.structure, self.num_nodes, self.latent_dim, self.adjacency)
         if self.freeze_structure_epoch is not None and (
                 self.structure != "graph" or self.freeze_structure_epoch < 1):
             raise ValueError(f"freeze_structure_epoch needs --structure=graph and a value >= 1, got "
                              f"{self.freeze_structure_epoch} with structure {self.structure!r}")
-        if self.encoder_graph not in ENCODER_GRAPHS:
-            raise ValueError(f"encoder_graph must be one of {', '.join(ENCODER_GRAPHS)}, got {self.encoder_graph!r}")
         if self.node_dim is not None and self.node_dim * self.num_nodes != self.latent_dim:
             raise ValueError(f"node_dim N'={self.node_dim} x num_nodes N={self.num_nodes} != "
                              f"latent_dim M={self.latent_dim}: give M and N, or N and N'")
@@ -85,40 +91,42 @@ class TrainConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.test_ll_every_epochs < 0:
             raise ValueError(f"test_ll_every_epochs must be >= 0, got {self.test_ll_every_epochs}")
-        if not 0.0 <= self.kl_warmup_fraction <= 1.0:
-            raise ValueError(f"kl_warmup_fraction must lie in [0, 1], got {self.kl_warmup_fraction}")
         if self.steps_per_execution < 0:
             raise ValueError(f"steps_per_execution must be >= 0 (0 picks one), got {self.steps_per_execution}")
         for name in ("steps_per_epoch", "validation_steps", "train_limit", "checkpoint_every_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 when given, got {value}")
-        if not 0.0 < self.min_temperature <= self.initial_temperature:
-            raise ValueError(f"need 0 < min_temperature <= initial_temperature, got "
-                             f"{self.min_temperature}, {self.initial_temperature}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
         if self.logical_cpus < 0:
             raise ValueError(f"logical_cpus must be >= 0, got {self.logical_cpus}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.edge_cost < 0:
-            raise ValueError(f"edge_cost must be >= 0, got {self.edge_cost}")
+        self.model_config(None, self.likelihood or "bernoulli")  # ModelConfig and Schedule check theirs
+        self.schedule(1)
 
-    def model_config(self, input_dim, likelihood):
-        return ModelConfig(input_dim=input_dim, num_nodes=self.num_nodes,
-                           node_dim=self.latent_dim // self.num_nodes, structure=self.structure,
-                           likelihood=likelihood, decode_from=self.decode_from,
-                           per_example_gates=self.per_example_gates, head_hidden=self.head_hidden,
-                           gate_init=self.gate_init, gate_lr_multiplier=self.gate_lr_multiplier,
-                           adjacency=self.adjacency, freezable_gates=self.freeze_structure_epoch is not None,
-                           encoder_graph=self.encoder_graph, gate_parameterization=self.gate_parameterization,
-                           edge_cost=self.edge_cost, log_gate_gradients=self.log_gate_gradients,
-                           top_down=self.top_down)
+    def model_config(self, input_dim, likelihood, input_shape=None):
+        """The run's ModelConfig: every field of the same name, node_dim = M / N, and the data's
+        ``input_dim``, ``likelihood`` and ``input_shape`` (default the run's)."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelConfig)
+                  if f.name in TRAIN_FIELDS}
+        input_shape = self.input_shape if input_shape is None else input_shape
+        if input_shape is not None:
+            input_dim = None  # the shape's
+        return ModelConfig(**dict(shared, input_dim=input_dim, likelihood=likelihood, input_shape=input_shape,
+                                  node_dim=self.latent_dim // self.num_nodes,
+                                  freezable_gates=self.freeze_structure_epoch is not None))
+
+    def schedule(self, steps_per_epoch):
+        """The run's annealing (``tfgvae.Schedule``, fields of the same name) for epochs of
+        ``steps_per_epoch`` steps."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(Schedule) if f.name in TRAIN_FIELDS}
+        return Schedule(**dict(shared, steps_per_epoch=steps_per_epoch))
 
     def temperature(self, epoch):
         """tau at a 0-based epoch: max(tau_0 * decay^epoch, tau_min) (App. B.2, floored)."""
-        return max(self.initial_temperature * self.temperature_decay ** epoch, self.min_temperature)
+        return self.schedule(1).epoch_temperature(epoch)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -134,6 +142,9 @@ class TrainConfig:
             return cls.from_dict(json.load(f))
 
 
+TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+NON_FLAG_FIELDS = frozenset({"input_shape", "likelihood"})  # set by train_and_evaluate for your own data
+
 # Fields whose change does not alter the run's model or data, so a run may resume with them changed.
 # A run may also resume under another strategy or device count: the update does not depend on it.
 RESUMABLE_FIELDS = ("epochs", "verbose", "export_dir", "export", "data_dir", "jit_compile", "strategy",
@@ -142,7 +153,8 @@ RESUMABLE_FIELDS = ("epochs", "verbose", "export_dir", "export", "data_dir", "ji
 
 
 def define_flags(flag_values=None):
-    """Define one absl flag per TrainConfig field, plus --workdir, in ``flag_values`` (absl's FLAGS)."""
+    """Define one absl flag per TrainConfig field (but NON_FLAG_FIELDS), plus --workdir, in
+    ``flag_values`` (absl's FLAGS)."""
     fv = flags.FLAGS if flag_values is None else flag_values
     d = TrainConfig()
     string, enum = (functools.partial(f, flag_values=fv) for f in (flags.DEFINE_string, flags.DEFINE_enum))
@@ -153,7 +165,9 @@ def define_flags(flag_values=None):
     bool_("export", d.export, "Write the SavedModel when training ends (--noexport: skip it; "
           "bin/export.py --workdir=RUN writes one from the checkpoint later).")
     string("data_dir", None, "Dataset root laid out like ../shared/data (or $TFGVAE_DATA_DIR).")
-    string("dataset", d.dataset, "Dataset name.")
+    string("dataset", d.dataset, f"Dataset: {', '.join(DATASETS)} (docs/data.md), or an .npz file "
+           "of train/valid/test arrays in [0, 1] (your own data).")
+    flags.register_validator("dataset", is_dataset_name, flag_values=fv, message=unknown_dataset_message())
     enum("structure", d.structure, STRUCTURES, "Latent dependency structure.")
     integer("num_nodes", d.num_nodes, "N, the number of latent nodes.")
     integer("latent_dim", d.latent_dim, "M, the total latent dimension.")
@@ -229,8 +243,7 @@ def define_flags(flag_values=None):
 def config_from_flags(values=None):
     """A TrainConfig from parsed flags (absl's FLAGS by default)."""
     values = values or flags.FLAGS
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    kwargs = {name: values[name].value for name in fields}
+    kwargs = {name: values[name].value for name in TRAIN_FIELDS - NON_FLAG_FIELDS}
     if kwargs["adjacency"] is not None:  # the flag names a file; the config holds its matrix
         path = kwargs["adjacency"]
         kwargs["adjacency"] = check_adjacency(read_adjacency(path), kwargs["num_nodes"], source=path)

@@ -88,4 +88,4 @@ def prior(model, z, gates):
 
 def posterior(model, x, z, gates):
     """q(z_n | x, c * z_pa(n)) of every node: tfd.Independent(tfd.Normal), batch (B, N), event (N',)."""
-    return normal(*node_parameters(model, z, gates, model.encode(x, training=False))[1])
+    return normal(*node_parameters(model, z, gates, model.bottom_up_gaussians(x, training=False))[1])

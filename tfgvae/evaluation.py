@@ -7,12 +7,13 @@ example; each of the k samples repeats only the top-down descent and the decoder
 are processed ``chunk_size`` at a time inside one ``tf.while_loop`` with a running
 log-sum-exp, so memory is bounded by the chunk, whatever k is.
 
-The estimator is generic over a model exposing ``encode(x, training)``,
+The estimator is generic over a model exposing ``bottom_up_gaussians(x, training)``,
 ``descend(gates, noise, bottom_up, training)``, ``decode(z, training)``, ``gates.map()``
 and ``config.{num_nodes, node_dim, likelihood}``; a model may override the observation
 log-density with ``observation_log_prob(x, params)`` (the tests' linear-Gaussian double).
+Whole splits (a registered dataset or your own data, ``tfgvae.sources``) are summarized by
+``tfgvae.reports``.
 """
-import math
 import os
 import sys
 import time
@@ -20,13 +21,16 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfgvae import artifacts, data, likelihoods, runs
+from tfgvae import artifacts, likelihoods, runs, sources
+from tfgvae.reports import (  # noqa: F401  (Table 1 from per-example values; re-exported)
+    ACTIVE_UNIT_THRESHOLD, active_units, active_units_warning, data_note, format_table, mean_and_stderr,
+    save_per_example, summarize)
 
-ACTIVE_UNIT_THRESHOLD = 1e-2  # Burda et al. (2016): unit u is active if Cov_x(E_q[z_u]) > 1e-2
 DEFAULT_NUM_SAMPLES = 5000
 DEFAULT_CHUNK_SIZE = 500
 DEFAULT_BATCH_SIZE = 8  # examples per compiled step: batch x chunk rows per decoder call
 DEFAULT_JIT_COMPILE = False  # oneDNN matmuls beat XLA's on CPU here (docs/evaluation.md)
+SIGNATURE_CHUNK = 100  # importance samples per chunk of the SavedModel's log_likelihood (and the model's)
 
 
 def _observation_log_prob(model, x, params):
@@ -148,8 +152,10 @@ def importance_terms(model, x, num_samples=DEFAULT_NUM_SAMPLES, chunk_size=DEFAU
     x = tf.convert_to_tensor(x, tf.float32)
     batch = tf.shape(x)[0]
     n, d = model.config.num_nodes, model.config.node_dim
-    bottom_up = model.encode(x, training=False)
+    bottom_up = model.bottom_up_gaussians(x, training=False)
     gates = model.gates.map()
+    if x.shape.rank != 2:  # (B, *input_shape): the likelihood reads the D values flat
+        x = tf.reshape(x, (batch, -1))
     chunk_terms = _chunk_fn(model, x, bottom_up, gates, xla_parts)
 
     def body(c, lse, sum_w, sum_kl, sum_z, sum_z2):
@@ -179,41 +185,37 @@ def importance_log_likelihood(model, x, num_samples=DEFAULT_NUM_SAMPLES,
     return importance_terms(model, x, num_samples, chunk_size, seed, noise_fn)["log_likelihood"]
 
 
-def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD, posterior_variances=None,
-                 num_samples=None):
-    """Burda et al.'s active units: A_u = Cov_x(E_q[z_u]) > threshold, counted per node.
-
-    posterior_means: (num_examples, N, N') of E_q(z|x,c)[z]. Returns (counts per node (N,)
-    int array, per-unit variances (N, N')). The variance is the population variance over x.
-    If the means are k-sample averages, their variance over x is Cov_x(E_q[z_u]) plus
-    E_x[Var_q(z_u)] / k: given the per-example sample variances (ddof = 0) and k, that noise
-    term is removed, E_x[s^2] / (k - 1) being its unbiased estimate.
-    """
-    means = np.asarray(posterior_means, np.float64)
-    variances = means.var(axis=0)
-    if posterior_variances is not None and num_samples and num_samples > 1:
-        noise = np.asarray(posterior_variances, np.float64).mean(axis=0) / (num_samples - 1)
-        variances = variances - noise
-    return (variances > threshold).sum(axis=-1).astype(int), variances
-
-
-def mean_and_stderr(values):
-    """Mean of per-example values and its standard error s / sqrt(n) (s with ddof = 1)."""
-    values = np.asarray(values, np.float64)
-    stderr = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return float(values.mean()), float(stderr)
-
-
 # --------------------------------------------------------------------------------- whole splits
 def test_dataset(dataset, split="test", data_dir=None, *, batch_size, limit=None, seed=0):
-    """Evaluation data: the split's fixed binarization (binary data) or, for 8-bit data,
-    x = (pixel + u) / 256 with u ~ U(0, 1) drawn from ``seed`` (see docs/evaluation.md)."""
-    if dataset not in data.DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(data.DATASETS)}")
-    info = data.DATASETS[dataset]
-    dequantize = True if info.likelihood == "gaussian" else None
-    return info, data.make_dataset(dataset, split, data_dir, batch_size=batch_size, limit=limit,
-                                   seed=seed, dequantize=dequantize)
+    """(info, batches) of the evaluation data: the split's fixed binarization (binary data) or, for
+    8-bit data, x = (pixel + u) / 256 with u ~ U(0, 1) drawn from ``seed`` (docs/evaluation.md).
+    ``dataset``: a registered name or your own data (``tfgvae.sources``)."""
+    source = sources.resolve(dataset, data_dir, where="evaluation")
+    return source.info, source.evaluation_batches(split, batch_size, limit=limit, seed=seed)
+
+
+def _per_example(model, x, fn, seed, batch_size, where):
+    """numpy (n,) of fn(x batch, seed + batch index) over examples x: an array (n, D) or
+    (n, *input_shape) or a tf.data.Dataset, checked as the SavedModel signatures check x."""
+    source = sources.resolve(x, likelihood=model.config.likelihood, where=where,
+                             example_shape=model.config.example_shape)
+    batches = source.batches("test", batch_size or max(1, source.size("test") or DEFAULT_BATCH_SIZE))
+    fn = tf.function(fn)
+    return np.concatenate([fn(xb, tf.constant(seed + b, tf.int32)).numpy() for b, xb in enumerate(batches)])
+
+
+def examples_log_likelihood(model, x, num_samples=DEFAULT_NUM_SAMPLES, seed=0, batch_size=None):
+    """Importance-sampled log p(x | c_MAP) per example (numpy (n,)), for one batch (``batch_size``
+    None) exactly what the SavedModel's ``log_likelihood(x, num_samples, seed)`` gives."""
+    k = tf.constant(num_samples, tf.int32)
+    return _per_example(model, x, lambda xb, s: importance_log_likelihood(model, xb, k, SIGNATURE_CHUNK, s),
+                        seed, batch_size, "log_likelihood")
+
+
+def examples_elbo(model, x, seed=0, batch_size=None):
+    """Single-sample ELBO per example (numpy (n,)), as the SavedModel's ``elbo(x, seed)``."""
+    return _per_example(model, x, lambda xb, s: importance_terms(model, xb, 1, 1, seed=s)["elbo"],
+                        seed, batch_size, "elbo")
 
 
 def model_batch_fn(model, num_samples, chunk_size, seed=0, jit_compile=DEFAULT_JIT_COMPILE):
@@ -241,7 +243,7 @@ def run_batches(batch_fn, dataset, batch_size, total=None, progress=True):
     for b, x in enumerate(dataset):
         n = int(x.shape[0])
         if n < batch_size:
-            x = tf.concat([x, tf.zeros((batch_size - n, x.shape[1]), x.dtype)], axis=0)
+            x = tf.concat([x, tf.zeros((batch_size - n, *x.shape[1:]), x.dtype)], axis=0)
         for key, value in batch_fn(x, b).items():
             out.setdefault(key, []).append(np.asarray(value)[:n])
         if bar is not None:
@@ -253,67 +255,18 @@ def run_batches(batch_fn, dataset, batch_size, total=None, progress=True):
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def data_note(info, split):
-    """The dataset's note, less what it says about the train/validation split on a test run."""
-    clauses = info.note.split("; ")
-    if split == "test":
-        clauses = [c for c in clauses if not c.startswith(("valid =", "train/valid =")) or "test" in c]
-    return "; ".join(clauses)
-
-
-def active_units_warning(num_samples, threshold=ACTIVE_UNIT_THRESHOLD):
-    """A warning when E_q[z] estimated from k samples is too noisy for the threshold, else None:
-    the k-sample mean adds Var_q(z_u) / k (about 1/k for an inactive unit) to Cov_x."""
-    if 1.0 / num_samples <= threshold / 10:
-        return None
-    return (f"with k = {num_samples} samples, Monte Carlo noise adds about 1/k = {1 / num_samples:.3g} "
-            f"to an inactive unit's variance (threshold {threshold}): active units are overcounted; "
-            f"use k >= {int(10 / threshold)}")
-
-
-def summarize(per_example, info, split, num_samples, sampled_means=True):
-    """Table 1's columns from per-example values: means, standard errors, active units
-    (``sampled_means``: the posterior means are k-sample averages, so warn at small k)."""
-    ll = per_example["log_likelihood"]
-    if not np.all(np.isfinite(ll)):
-        raise ValueError(f"{int(np.sum(~np.isfinite(ll)))} of {len(ll)} per-example log-likelihoods "
-                         "are not finite: the model's weights are broken")
-    out = {"dataset": info.name, "split": split, "num_examples": int(len(ll)),
-           "num_importance_samples": int(num_samples), "unit": "nats"}
-    if data_note(info, split):  # e.g. CIFAR-10's local copy is an approximation: say so wherever results go
-        out["data_note"] = data_note(info, split)
-    for name in ("log_likelihood", "elbo", "kl"):
-        if name in per_example:
-            out[name], out[f"{name}_stderr"] = mean_and_stderr(per_example[name])
-    if "kl_per_node" in per_example:
-        out["kl_per_node"] = np.mean(per_example["kl_per_node"], axis=0).tolist()
-    if "posterior_mean" in per_example:
-        corrected = sampled_means and "posterior_variance" in per_example
-        counts, variances = active_units(per_example["posterior_mean"],
-                                         posterior_variances=per_example.get("posterior_variance"),
-                                         num_samples=num_samples if corrected else None)
-        out["active_units_per_node"] = counts.tolist()
-        out["active_units"] = int(counts.sum())
-        out["posterior_mean_variance"] = variances.round(6).tolist()
-        if corrected:
-            out["active_units_method"] = "k-sample posterior means, Monte Carlo noise removed"
-        elif sampled_means and active_units_warning(num_samples):
-            out["active_units_warning"] = active_units_warning(num_samples)
-    if info.likelihood == "gaussian":
-        out["bits_per_dim"], out["bits_per_dim_stderr"] = mean_and_stderr(
-            data.bits_per_dim(ll.astype(np.float64), info.input_dim))
-    return out
-
-
 def evaluate_model(model, dataset, split="test", data_dir=None, *, num_samples=DEFAULT_NUM_SAMPLES,
                    chunk_size=DEFAULT_CHUNK_SIZE, batch_size=DEFAULT_BATCH_SIZE, limit=None, seed=0,
                    jit_compile=DEFAULT_JIT_COMPILE, progress=True):
-    """(summary dict, per-example dict) of ``model`` on a split; see ``summarize``."""
-    info, ds = test_dataset(dataset, split, data_dir, batch_size=batch_size, limit=limit, seed=seed)
+    """(summary dict, per-example dict) of ``model`` on a split (see ``summarize``) of ``dataset``:
+    a registered name or your own data (``tfgvae.sources``; an array or Dataset is the split)."""
+    source = sources.resolve(dataset, data_dir, likelihood=model.config.likelihood, where="evaluate_model",
+                             example_shape=model.config.example_shape)
+    info, ds = source.info, source.evaluation_batches(split, batch_size, limit=limit, seed=seed)
     if info.input_dim != model.config.input_dim:
-        raise ValueError(f"the model takes {model.config.input_dim} inputs but {dataset} has "
+        raise ValueError(f"the model takes {model.config.input_dim} inputs but {info.name} has "
                          f"{info.input_dim}")
-    total = min(limit or math.inf, getattr(info, f"num_{split}"))
+    total = source.size(split, limit)
     start = time.perf_counter()
     per_example = run_batches(model_batch_fn(model, num_samples, chunk_size, seed, jit_compile),
                               ds, batch_size, total, progress)
@@ -323,23 +276,29 @@ def evaluate_model(model, dataset, split="test", data_dir=None, *, num_samples=D
     return summary, per_example
 
 
-def evaluate_workdir(workdir, data_dir=None, split="test", write_artifacts=True, **kwargs):
-    """Evaluate a training run's latest checkpoint (``runs.load_run``) on ``split`` and write its
-    structure artifacts into ``workdir``. kwargs: those of ``evaluate_model``."""
-    model, config, _ = runs.load_run(workdir)
-    summary, per_example = evaluate_model(model, config.dataset, split, data_dir or config.data_dir,
-                                          **kwargs)
+def evaluate_workdir(workdir, data_dir=None, split="test", write_artifacts=True, *, data=None,
+                     encoder=None, decoder=None, **kwargs):
+    """Evaluate a training run's latest checkpoint (``runs.load_run``) on ``split`` of its dataset
+    (or ``data``) and write its structure artifacts into ``workdir``. kwargs: ``evaluate_model``'s."""
+    model, config, _ = runs.load_run(workdir, encoder, decoder)
+    if data is None and not sources.is_dataset_name(config.dataset):
+        raise ValueError(f"{workdir} was trained on data in memory ({config.dataset!r}): pass them as data=")
+    summary, per_example = evaluate_model(model, config.dataset if data is None else data, split,
+                                          data_dir or config.data_dir, **kwargs)
     summary.update(artifacts.structure_summary(model), source=os.path.abspath(workdir))
     if write_artifacts:
         summary["artifacts"] = artifacts.write_structure_artifacts(model, workdir)
     return summary, per_example
 
 
-def saved_model_batch_fn(loaded, num_samples, seed=0):
-    """fn(x, batch_index) calling a SavedModel's ``log_likelihood(x, k, seed)`` and ``elbo(x, seed)``."""
+def saved_model_batch_fn(loaded, num_samples, seed=0, input_shape=None):
+    """fn(x, batch_index) calling a SavedModel's ``log_likelihood(x, k, seed)`` and ``elbo(x, seed)``
+    (x reshaped to its signatures' ``input_shape`` if given)."""
     k = tf.constant(num_samples, tf.int32)
 
     def fn(x, b):
+        if input_shape is not None:
+            x = tf.reshape(x, (-1, *input_shape))
         key = tf.constant((seed * 1_000_003 + b) % (2 ** 31 - 1), tf.int32)
         out = {"log_likelihood": loaded.log_likelihood(x, k, key)["log_likelihood"]}
         terms = loaded.elbo(x, key)
@@ -363,13 +322,16 @@ def evaluate_saved_model(export_dir, dataset, split="test", data_dir=None, *,
     if missing:
         raise ValueError(f"{export_dir} has no {' or '.join(missing)} signature: re-export it with "
                          "this version of tfgvae, or evaluate the run with --workdir")
-    info, ds = test_dataset(dataset, split, data_dir, batch_size=batch_size, limit=limit, seed=seed)
-    if hasattr(loaded, "info") and int(loaded.info()["input_dim"]) != info.input_dim:
-        raise ValueError(f"{export_dir} takes images of {int(loaded.info()['input_dim'])} values but "
-                         f"{dataset} has {info.input_dim}: give the --dataset it was trained on")
+    about = loaded.info() if hasattr(loaded, "info") else {}
+    shape = tuple(int(d) for d in about["input_shape"].numpy()) if "input_shape" in about else None
+    source = sources.resolve(dataset, data_dir, where="evaluate_saved_model", example_shape=shape)
+    info, ds = source.info, source.evaluation_batches(split, batch_size, limit=limit, seed=seed)
+    if about and int(about["input_dim"]) != info.input_dim:
+        raise ValueError(f"{export_dir} takes images of {int(about['input_dim'])} values but "
+                         f"{info.name} has {info.input_dim}: give the --dataset it was trained on")
     start = time.perf_counter()
-    per_example = run_batches(saved_model_batch_fn(loaded, num_samples, seed), ds, batch_size,
-                              min(limit or math.inf, getattr(info, f"num_{split}")), progress)
+    per_example = run_batches(saved_model_batch_fn(loaded, num_samples, seed, shape), ds, batch_size,
+                              source.size(split, limit), progress)
     summary = summarize(per_example, info, split, num_samples, sampled_means=False)
     if "posterior_mean" in per_example:
         summary["active_units_method"] = "SavedModel encode: posterior means along the mean pass"
@@ -382,35 +344,3 @@ def evaluate_saved_model(export_dir, dataset, split="test", data_dir=None, *,
     summary.update(batch_size=int(batch_size), seed=int(seed), seconds=time.perf_counter() - start,
                    source=os.path.abspath(export_dir))
     return summary, per_example
-
-
-def format_table(summary):
-    """Table 1's row for one model: LL, KL and ELBO with standard errors, and active units."""
-    def cell(name):
-        return f"{summary[name]:.2f} ± {summary[f'{name}_stderr']:.2f}" if name in summary else "n/a"
-
-    head = (f"{summary['dataset']} {summary['split']} ({summary['num_examples']} examples), "
-            f"structure {summary.get('structure', '?')}, k = {summary['num_importance_samples']}, "
-            f"{summary['unit']}")
-    rows = [head, f"{'LL':>18} {'KL':>18} {'ELBO':>18}",
-            f"{cell('log_likelihood'):>18} {cell('kl'):>18} {cell('elbo'):>18}"]
-    if "bits_per_dim" in summary:
-        rows.append(f"bits/dim: {summary['bits_per_dim']:.4f} ± {summary['bits_per_dim_stderr']:.4f}")
-    if "active_units_per_node" in summary:
-        dim = len(summary["posterior_mean_variance"][0])
-        units = ", ".join(f"z{k + 1} {a}/{dim}" for k, a in enumerate(summary["active_units_per_node"]))
-        rows.append(f"active units: {summary['active_units']} ({units})")
-        if "active_units_warning" in summary:
-            rows.append(f"warning: {summary['active_units_warning']}")
-        if "active_units_method" in summary:
-            rows.append(f"(active units from {summary['active_units_method']})")
-    if "data_note" in summary:
-        rows.append(f"note: {summary['data_note']}")
-    return "\n".join(rows)
-
-
-def save_per_example(path, per_example):
-    """Per-example arrays (log_likelihood, elbo, kl, ...) as .npz, written atomically."""
-    tmp = f"{path}.tmp-{os.getpid()}.npz"
-    np.savez(tmp, **per_example)
-    os.replace(tmp, path)

@@ -15,33 +15,12 @@ import tensorflow as tf
 import keras
 
 from tfgvae import evaluation, likelihoods
-from tfgvae.data import DATASETS
-from tfgvae.distributions import posterior_given_parents
+from tfgvae.model import seed_keys
+from tfgvae.sources import finite_message, image_shape_for, range_message, shape_text
 from tfgvae.runs import load_run  # noqa: F401  (restoring lives in tfgvae.runs; kept for callers)
 
 SIGNATURES = ("serve", "sample", "encode", "decode", "reconstruct", "elbo", "log_likelihood",
               "structure", "info")
-LOG_LIKELIHOOD_CHUNK = 100  # importance samples per chunk in ``log_likelihood``
-
-
-def image_shape_for(input_dim):
-    """(H, W, C) of images with ``input_dim`` pixels: a known dataset's, else square or (1, D, 1)."""
-    for info in DATASETS.values():
-        if info.input_dim == input_dim:
-            return tuple(info.image_shape)
-    side = math.isqrt(input_dim)
-    return (side, side, 1) if side * side == input_dim else (1, input_dim, 1)
-
-
-def _keys(seed, num):
-    """``num`` independent stateless keys (2,) from an int32 scalar seed."""
-    return tf.unstack(tf.random.experimental.stateless_split(tf.stack([seed, 0]), num))
-
-
-def _shape_text(shape):
-    if not shape:
-        return "a scalar"
-    return "shape (" + ", ".join("batch" if d is None else str(d) for d in shape) + ")"
 
 
 def _fed_shape(value):
@@ -66,18 +45,18 @@ def _checked(value, shape, endpoint, name, checks=()):
         rank_ok, lambda: tf.reduce_all(tf.stack([tf.equal(actual[k], d) for k, d in fixed])),
         lambda: tf.constant(False))
     shape_check = tf.debugging.Assert(
-        ok, [f"{endpoint}: {name} must be {_shape_text(shape)}, got shape", actual], summarize=8)
+        ok, [f"{endpoint}: {name} must be {shape_text(shape)}, got shape", actual], summarize=8)
     with tf.control_dependencies([shape_check]):
         value = tf.identity(value)
     with tf.control_dependencies([check(value) for check in checks]):
         return tf.identity(value)
 
 
-def _check_x(x, endpoint, input_dim):
-    """x, once checked of shape (batch, D), finite and in [0, 1]."""
-    message = f"{endpoint}: x must lie in [0, 1]"
-    return _checked(x, (None, input_dim), endpoint, "x", [
-        lambda v: tf.debugging.assert_all_finite(v, f"{endpoint}: x must be finite"),
+def _check_x(x, endpoint, example_shape):
+    """x, once checked of shape (batch, *example_shape), finite and in [0, 1]."""
+    message = range_message(endpoint)
+    return _checked(x, (None, *example_shape), endpoint, "x", [
+        lambda v: tf.debugging.assert_all_finite(v, finite_message(endpoint)),
         lambda v: tf.debugging.assert_greater_equal(v, 0.0, message),
         lambda v: tf.debugging.assert_less_equal(v, 1.0, message)])
 
@@ -95,38 +74,33 @@ def _check_seed(seed, endpoint):
 def serving_functions(model, image_shape=None):
     """{name: tf.function with an input signature} for every endpoint in SIGNATURES."""
     cfg = model.config
-    lik = cfg.likelihood
-    image_shape = tuple(image_shape or image_shape_for(cfg.input_dim))
+    lik, shape = cfg.likelihood, cfg.example_shape
+    image_shape = tuple(image_shape or image_shape_for(cfg.input_dim, cfg.input_shape))
     if math.prod(image_shape) != cfg.input_dim:
         raise ValueError(f"image_shape {image_shape} does not hold input_dim={cfg.input_dim} values")
-    x_spec = tf.TensorSpec((None, cfg.input_dim), tf.float32, name="x")
+    x_spec = tf.TensorSpec((None, *shape), tf.float32, name="x")
     z_spec = tf.TensorSpec((None, cfg.num_nodes, cfg.node_dim), tf.float32, name="z")
     seed_spec = tf.TensorSpec((), tf.int32, name="seed")
 
     @tf.function(input_signature=[x_spec])
     def serve(x):
         """Reconstruction means, ``model(x)``: z drawn from the model's exported seed generator."""
-        return {"means": model(_check_x(x, "serve", cfg.input_dim), training=False)}
+        return {"means": model(_check_x(x, "serve", shape), training=False)}
 
     @tf.function(input_signature=[tf.TensorSpec((), tf.int32, name="num"), seed_spec])
     def sample(num, seed):
         """Ancestral samples from p(x, z | c_MAP): likelihood means, one x ~ p(x | z), and z."""
         num = _check_count(num, "num", "sample")
-        k_z, k_x = _keys(_check_seed(seed, "sample"), 2)
-        noise = tf.random.stateless_normal((num, cfg.num_nodes, cfg.node_dim), seed=k_z)
-        z, _, _ = model.descend(model.gates.map(), noise, None, training=False)
+        seed = _check_seed(seed, "sample")
+        means, z = model.sample(num, seed, return_latents=True)  # draws with the first key
         params = model.decode(z, training=False)
-        return {"means": likelihoods.mean(lik, params),
-                "samples": likelihoods.distribution(lik, params).sample(seed=k_x), "z": z}
+        draws = likelihoods.distribution(lik, params).sample(seed=seed_keys(seed, 2)[1])
+        return {"means": means, "samples": model.as_examples(draws), "z": z}
 
     @tf.function(input_signature=[x_spec])
     def encode(x):
         """Posterior mean and log-variance of each node along the mean pass (parents at their means)."""
-        x = _check_x(x, "encode", cfg.input_dim)
-        gates = model.gates.map()
-        bottom_up = model.encode(x, training=False)
-        z, _, _ = model.descend(gates, tf.zeros_like(bottom_up[0]), bottom_up, training=False)
-        mean, logvar = posterior_given_parents(model, bottom_up, z, gates)
+        mean, logvar = model.posterior_parameters(_check_x(x, "encode", shape))
         return {"mean": mean, "logvar": logvar}
 
     @tf.function(input_signature=[z_spec])
@@ -134,22 +108,23 @@ def serving_functions(model, image_shape=None):
         """E[x | z]."""
         z = _checked(z, (None, cfg.num_nodes, cfg.node_dim), "decode", "z", [
             lambda v: tf.debugging.assert_all_finite(v, "decode: z must be finite")])
-        return {"means": likelihoods.mean(lik, model.decode(z, training=False))}
+        return {"means": model.as_examples(likelihoods.mean(lik, model.decode(z, training=False)))}
 
     @tf.function(input_signature=[x_spec, seed_spec])
     def reconstruct(x, seed):
         """E[x | z] at one z ~ q(z | x, c_MAP)."""
-        x = _check_x(x, "reconstruct", cfg.input_dim)
-        bottom_up = model.encode(x, training=False)
+        x = _check_x(x, "reconstruct", shape)
+        bottom_up = model.bottom_up_gaussians(x, training=False)
         seed = _check_seed(seed, "reconstruct")
-        noise = tf.random.stateless_normal(tf.shape(bottom_up[0]), seed=_keys(seed, 1)[0])
+        noise = tf.random.stateless_normal(tf.shape(bottom_up[0]), seed=seed_keys(seed, 1)[0])
         z, _, _ = model.descend(model.gates.map(), noise, bottom_up, training=False)
-        return {"means": likelihoods.mean(lik, model.decode(z, training=False)), "z": z}
+        means = likelihoods.mean(lik, model.decode(z, training=False))
+        return {"means": model.as_examples(means), "z": z}
 
     @tf.function(input_signature=[x_spec, seed_spec])
     def elbo(x, seed):
         """Single-sample ELBO per example (Eq. 5) and its terms, in nats."""
-        x = _check_x(x, "elbo", cfg.input_dim)
+        x = _check_x(x, "elbo", shape)
         seed = _check_seed(seed, "elbo")
         terms = evaluation.importance_terms(model, x, 1, 1, seed=seed)
         return {"elbo": terms["elbo"], "reconstruction": terms["elbo"] + terms["kl"],
@@ -158,11 +133,11 @@ def serving_functions(model, image_shape=None):
     @tf.function(input_signature=[x_spec, tf.TensorSpec((), tf.int32, name="k"), seed_spec])
     def log_likelihood(x, k, seed):
         """Importance-sampled log p(x | c_MAP) per example with k samples, in nats."""
-        x = _check_x(x, "log_likelihood", cfg.input_dim)
+        x = _check_x(x, "log_likelihood", shape)
         k = _check_count(k, "k", "log_likelihood")
         seed = _check_seed(seed, "log_likelihood")
         return {"log_likelihood": evaluation.importance_log_likelihood(
-            model, x, k, LOG_LIKELIHOOD_CHUNK, seed=seed)}
+            model, x, k, evaluation.SIGNATURE_CHUNK, seed=seed)}
 
     @tf.function(input_signature=[])
     def structure():
@@ -171,8 +146,10 @@ def serving_functions(model, image_shape=None):
 
     @tf.function(input_signature=[])
     def info():
-        """What the model is: image shape (H, W, C) for tiling, sizes, likelihood and structure."""
+        """What the model is: image shape (H, W, C) for tiling, x's example shape, sizes, likelihood
+        and structure."""
         return {"image_shape": tf.constant(image_shape, tf.int32),
+                "input_shape": tf.constant(shape, tf.int32),
                 "input_dim": tf.constant(cfg.input_dim), "num_nodes": tf.constant(cfg.num_nodes),
                 "node_dim": tf.constant(cfg.node_dim), "likelihood": tf.constant(lik),
                 "structure": tf.constant(cfg.structure)}

@@ -30,9 +30,15 @@ def gate_curves(history, initial_mean=0.5):
     return epochs, curves
 
 
-def figure3(graph_runs, path, initial_mean=0.5):
-    """Fig. 3: (a) every gate mean over training for each Graph VAE seed, with the 0.5 line;
-    (b) the MAP structure of the first seed, drawn as the learned DAG."""
+def initial_gate_mean(run):
+    """The gate mean a run started from: ``gate_init`` of its config.json (0.5 without one)."""
+    config = _load(os.path.join(run.workdir, "config.json")) or {}
+    return float(config.get("gate_init", 0.5))
+
+
+def figure3(graph_runs, path):
+    """Fig. 3: (a) every gate mean over training for each Graph VAE seed (epoch 0: its
+    ``gate_init``), with the 0.5 line; (b) the MAP structure of the first seed, as the learned DAG."""
     from matplotlib.figure import Figure
     histories = [(r, _load(os.path.join(r.workdir, "gate_history.json"))) for r in graph_runs]
     histories = [(r, h) for r, h in histories if h and h["epochs"]]
@@ -40,10 +46,10 @@ def figure3(graph_runs, path, initial_mean=0.5):
         return None
     fig = Figure(figsize=(11, 4.2))
     ax = fig.add_subplot(1, 2, 1)
-    first_epochs, first = gate_curves(histories[0][1], initial_mean)
+    first_epochs, first = gate_curves(histories[0][1], initial_gate_mean(histories[0][0]))
     colors = artifacts.edge_colors(len(first))
     for k, (run, history) in enumerate(histories):
-        epochs, curves = gate_curves(history, initial_mean)
+        epochs, curves = gate_curves(history, initial_gate_mean(run))
         for color, ((j, i), values) in zip(colors, curves.items()):
             ax.plot(epochs, values, color=color, alpha=1.0 if k == 0 else 0.35, marker="." if k == 0 else None,
                     label=f"c {j + 1}→{i + 1}" if k == 0 else None, lw=1.5 if k == 0 else 1.0)

@@ -6,18 +6,26 @@ distributions are built inside the step where log-probabilities are needed.
 """
 import dataclasses
 import json
+import math
 
 import tensorflow as tf
 import keras
 
 from tfgvae import distribute, distributions, gate_gradients, likelihoods, networks
 from tfgvae.nodes import BottomUpHeads, TopDownHeads, sample_node
+from tfgvae.schedules import Schedule, ScheduledModel
 from tfgvae.structure import GATE_PARAMETERIZATIONS, DependencyGates, validate_structure
 
 MAX_LOGGED_NODES = 10  # per-node KL and per-gate means appear in the logs up to this many nodes
 LOOP_MIN_NODES = 8  # descend in a tf.while_loop from this many nodes on (docs/performance.md)
 ENCODER_GRAPHS = ("shared", "fc")  # the posterior's graph: the prior's gates, or fully connected
 TOP_DOWN = ("independent", "shared")  # q's top-down MLPs: their own weights (App. B), or p's
+
+
+def seed_keys(seed, num):
+    """``num`` independent stateless keys (2,) from an int (or int32 scalar tensor) ``seed``."""
+    seed = tf.cast(seed, tf.int32)
+    return tf.unstack(tf.random.experimental.stateless_split(tf.stack([seed, 0]), num))
 
 
 def random_algorithm():
@@ -32,8 +40,12 @@ def random_algorithm():
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Everything that fixes a model's architecture; M = num_nodes * node_dim."""
-    input_dim: int = 784
+    """Everything that fixes a model's architecture; M = num_nodes * node_dim.
+
+    ``input_shape`` is one example's shape, e.g. (28, 28, 1), for networks that want it; None
+    means flat (``input_dim``,). ``input_dim`` D (default 784) is its number of values.
+    """
+    input_dim: int | None = None
     num_nodes: int = 5
     node_dim: int = 16
     structure: str = "graph"
@@ -51,10 +63,20 @@ class ModelConfig:
     edge_cost: float = 0.0  # lambda: training minimises -ELBO + lambda * sum of gate means (nats per edge)
     log_gate_gradients: bool = False  # log d ELBO / d mu per edge, split into reconstruction and KL parts
     top_down: str = "independent"  # "shared": q's top-down Gaussian is p's (one MLP, as ys1998's code)
+    input_shape: tuple | None = None
 
     def __post_init__(self):
         if self.adjacency is not None:  # JSON gives lists: keep tuples, so configs compare equal
             object.__setattr__(self, "adjacency", tuple(tuple(int(v) for v in row) for row in self.adjacency))
+        if self.input_shape is not None:
+            object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+            if not self.input_shape or min(self.input_shape) < 1:
+                raise ValueError(f"input_shape must be a tuple of sizes >= 1, got {self.input_shape}")
+            if self.input_dim not in (None, math.prod(self.input_shape)):
+                raise ValueError(f"input_dim={self.input_dim} is not the {math.prod(self.input_shape)} "
+                                 f"values of input_shape={self.input_shape}: give one of them")
+        object.__setattr__(self, "input_dim", self.input_dim or (
+            784 if self.input_shape is None else math.prod(self.input_shape)))
         validate_structure(self.structure, self.num_nodes, adjacency=self.adjacency)
         if self.encoder_graph not in ENCODER_GRAPHS:
             raise ValueError(f"encoder_graph must be one of {', '.join(ENCODER_GRAPHS)}, got {self.encoder_graph!r}")
@@ -84,7 +106,13 @@ class ModelConfig:
 
     @property
     def latent_dim(self):
+        """M = N N'."""
         return self.num_nodes * self.node_dim
+
+    @property
+    def example_shape(self):
+        """One example's shape: ``input_shape``, or (input_dim,)."""
+        return self.input_shape or (self.input_dim,)
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -98,16 +126,22 @@ class ModelConfig:
         return self.hidden if self.head_hidden is None else self.head_hidden
 
 
-class GraphVAE(keras.Model):
-    """VAE whose latent nodes z_1..z_N form a gated, fully-connected DAG (Fig. 1b, Alg. 1)."""
+class GraphVAE(ScheduledModel, keras.Model):
+    """VAE whose latent nodes z_1..z_N form a gated, fully-connected DAG (Fig. 1b, Alg. 1).
+
+    ``schedule`` (``tfgvae.Schedule``, default the paper's, sized by each ``fit`` call) anneals tau
+    and warms up the KL weight inside ``train_step``; ``compile(..., schedule=...)`` replaces it.
+    """
 
     descent = "auto"  # latent pass: "unrolled" (Python loop), "looped" (tf.while_loop) or by N
 
-    def __init__(self, config, seed=None, temperature=1.0, **kwargs):
+    def __init__(self, config, encoder=None, decoder=None, seed=None, schedule=None, **kwargs):
         super().__init__(**kwargs)
         self.config = config
+        self.schedule = Schedule() if schedule is None else schedule
+        self.fit_schedule = None  # ``schedule`` sized by the current fit call (``size_schedule``)
         n, d = config.num_nodes, config.node_dim
-        self.encoder = networks.encoder(config.hidden)
+        self.encoder = networks.encoder(config.hidden) if encoder is None else encoder
         self.bottom_up = BottomUpHeads(n, d, config.bottom_up_hidden, name="bottom_up")
         self.top_down = TopDownHeads(n, d, config.hidden, name="top_down") if n > 1 else None
         self.gates = DependencyGates(n, config.structure, config.per_example_gates, name="gates",
@@ -117,10 +151,10 @@ class GraphVAE(keras.Model):
         if self.top_down is not None:
             self.top_down.ungated_posterior = config.encoder_graph == "fc"
             self.top_down.shared_weights = config.top_down == "shared"
-        self.decoder = networks.decoder(config.input_dim)
+        self.decoder = networks.decoder(config.input_dim) if decoder is None else decoder
         self.head = likelihoods.ObservationHead(config.likelihood, config.input_dim, name="observation")
-        self.temperature = keras.Variable(temperature, trainable=False, name="temperature")
-        self.kl_warmup_steps = 0  # KL weight beta = min(1, step / kl_warmup_steps) in training
+        self.temperature = keras.Variable(self.schedule.initial_temperature, trainable=False,
+                                          name="temperature")
         self.seed_generator = keras.random.SeedGenerator(seed)
         names = ["loss", "elbo", "reconstruction", "kl"]
         if n <= MAX_LOGGED_NODES and n > 1:
@@ -130,17 +164,23 @@ class GraphVAE(keras.Model):
             edges = self.gates.num_edges
             self.trackers.update({f"gate_grad_{part}": gate_gradients.VectorMean(edges, name=f"gate_grad_{part}")
                                   for part in gate_gradients.PARTS})
-        self.build((None, config.input_dim))
+        self.build((None, *config.example_shape))
 
     def build(self, input_shape):
-        h_shape = (None, self.config.hidden)
-        self.encoder.build(input_shape)
-        self.bottom_up.build(h_shape)
+        cfg = self.config
+        features = networks.built_output_shape(self.encoder, (None, *cfg.example_shape), "encoder")
+        if len(features) != 2:
+            raise ValueError(f"encoder: its output must be (batch, F) features, got {features}: end it "
+                             "with Flatten or Dense")
+        self.bottom_up.build(features)
         if self.top_down is not None:
             self.top_down.build()
-        dec_in = self.config.node_dim if self.config.decode_from == "first" else self.config.latent_dim
-        self.decoder.build((None, dec_in))
-        self.head.build((None, self.config.input_dim))
+        dec_in = cfg.node_dim if cfg.decode_from == "first" else cfg.latent_dim
+        out = networks.built_output_shape(self.decoder, (None, dec_in), "decoder")
+        if None in out[1:] or math.prod(out[1:]) != cfg.input_dim:
+            raise ValueError(f"decoder: its output must hold the D = {cfg.input_dim} values of an "
+                             f"example {cfg.example_shape}, got {out}")
+        self.head.build((None, cfg.input_dim))
         self.built = True
 
     @property
@@ -192,16 +232,25 @@ class GraphVAE(keras.Model):
         return self.gates.mask[None]
 
     def decode(self, z, training=False):
-        """Likelihood parameters (B, D, P) from latents z (B, N, N')."""
+        """Likelihood parameters (B, D, P) from latents z (B, N, N'), the decoder's output flattened."""
         if self.config.decode_from == "first":
             inputs = z[:, 0]
         else:
             inputs = tf.reshape(z, (-1, self.config.latent_dim))
-        return self.head(self.decoder(inputs, training=training))
+        out = self.decoder(inputs, training=training)
+        return self.head(out if out.shape.rank == 2 else tf.reshape(out, (-1, self.config.input_dim)))
 
-    def encode(self, x, training=False):
-        """Bottom-up Gaussians (mu, logvar), each (B, N, N'), from x (B, D)."""
+    def bottom_up_gaussians(self, x, training=False):
+        """Bottom-up Gaussians (mu, logvar), each (B, N, N'), from x (B, D) or (B, *input_shape)."""
+        if self.config.input_shape is not None:
+            x = tf.reshape(x, (-1, *self.config.input_shape))
         return self.bottom_up(self.encoder(x, training=training), training=training)
+
+    def as_examples(self, flat):
+        """(B, D) values, such as likelihood means, as (B, *input_shape) examples."""
+        if self.config.input_shape is None:
+            return flat
+        return tf.reshape(flat, (-1, *self.config.input_shape))
 
     def draw_noise(self, batch):
         n, d = self.config.num_nodes, self.config.node_dim
@@ -220,10 +269,12 @@ class GraphVAE(keras.Model):
         batch = tf.shape(x)[0]
         if gates is None:
             gates = self.structure_gates(batch, training)
-        bottom_up = self.encode(x, training)
+        bottom_up = self.bottom_up_gaussians(x, training)
         noise = self.draw_noise(batch) if noise is None else noise
         z, log_q, log_p = self.descend(gates, noise, bottom_up, training)
         params = self.decode(z, training)
+        if x.shape.rank != 2:
+            x = tf.reshape(x, (-1, self.config.input_dim))
         recon = likelihoods.log_likelihood(self.config.likelihood, x, params)
         kl_per_node = log_q - log_p
         kl = tf.reduce_sum(kl_per_node, axis=1)
@@ -231,13 +282,49 @@ class GraphVAE(keras.Model):
                 "z": z, "params": params}
 
     def call(self, x, training=False):
-        """Reconstruction means E[x | z], z ~ q(z | x, c) under the MAP (or fixed) structure."""
-        return likelihoods.mean(self.config.likelihood, self.elbo_terms(x, training)["params"])
+        """Reconstruction means E[x | z], z ~ q(z | x, c) under the MAP (or fixed) structure,
+        shaped as x's examples ((B, D) or (B, *input_shape))."""
+        x = tf.convert_to_tensor(x, self.compute_dtype)
+        means = likelihoods.mean(self.config.likelihood, self.elbo_terms(x, training)["params"])
+        return means if x.shape.rank == 2 else self.as_examples(means)
 
-    def sample(self, num, training=False):
-        """Ancestral samples from p(x, z | c_MAP): returns the likelihood means (num, D)."""
-        z, _, _ = self.descend(self.gates.map(), self.draw_noise(num), None, training)
-        return likelihoods.mean(self.config.likelihood, self.decode(z, training))
+    # ----------------------------------------------------------------------------- a trained model
+    def sample(self, num, seed=None, return_latents=False):
+        """Ancestral samples from p(x, z | c_MAP): likelihood means (num, *input_shape), and z
+        (num, N, N') with ``return_latents``. An int ``seed`` fixes them (the SavedModel's
+        ``sample(num, seed)`` draws the same); None draws from the model's seed generator."""
+        if seed is None:
+            noise = self.draw_noise(num)
+        else:
+            shape = (num, self.config.num_nodes, self.config.node_dim)
+            noise = tf.random.stateless_normal(shape, seed=seed_keys(seed, 2)[0])
+        z, _, _ = self.descend(self.gates.map(), noise, None, training=False)
+        means = self.as_examples(likelihoods.mean(self.config.likelihood, self.decode(z)))
+        return (means, z) if return_latents else means
+
+    def posterior_parameters(self, x):
+        """Mean and log-variance (B, N, N') of q(z_n | x, c_MAP) per node along the mean pass,
+        each node's parents at their posterior means (the SavedModel's ``encode``)."""
+        gates = self.gates.map()
+        bottom_up = self.bottom_up_gaussians(tf.convert_to_tensor(x, self.compute_dtype))
+        z, _, _ = self.descend(gates, tf.zeros_like(bottom_up[0]), bottom_up, training=False)
+        return distributions.posterior_given_parents(self, bottom_up, z, gates)
+
+    def encode(self, x):
+        """Posterior means per node (B, N, N') of x (B, D) or (B, *input_shape): ``posterior_parameters``."""
+        return self.posterior_parameters(x)[0]
+
+    def log_likelihood(self, x, num_samples=5000, seed=0, batch_size=None):
+        """Importance-sampled log p(x | c_MAP) per example in nats (numpy (B,)), k = ``num_samples``;
+        in one batch (``batch_size`` None) the SavedModel's ``log_likelihood(x, k, seed)``."""
+        from tfgvae import evaluation
+        return evaluation.examples_log_likelihood(self, x, num_samples, seed, batch_size)
+
+    def elbo(self, x, seed=0, batch_size=None):
+        """Single-sample ELBO per example (Eq. 5) under c_MAP in nats (numpy (B,)), as the
+        SavedModel's ``elbo(x, seed)``."""
+        from tfgvae import evaluation
+        return evaluation.examples_elbo(self, x, seed, batch_size)
 
     # ----------------------------------------------------------------------------- Keras steps
     def step_draws(self, batch, stream, training):
@@ -266,16 +353,6 @@ class GraphVAE(keras.Model):
         else:
             uniform = tf.random.stateless_uniform((1, edges), gate_key, alg=alg)
         return self.gates.sample(batch, self.temperature, None, uniform=uniform), noise
-
-    def kl_weight(self, step):
-        """KL warm-up (Sonderby et al., 2016): beta = min(1, (step + 1) / kl_warmup_steps), else 1.
-
-        Training minimises -(reconstruction - beta * KL); the logged ``elbo`` is always the
-        true one (beta = 1). ``step`` is the optimizer's count of steps already taken.
-        """
-        if not self.kl_warmup_steps:
-            return tf.constant(1.0)
-        return tf.minimum(1.0, tf.cast(step + 1, tf.float32) / float(self.kl_warmup_steps))
 
     def _update_metrics(self, terms):
         """Update the trackers; return logs of global-batch means (summed over replicas)."""
@@ -318,6 +395,7 @@ class GraphVAE(keras.Model):
 
     def train_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
+        self.anneal(self.optimizer.iterations)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape(persistent=self.logs_gate_gradients) as tape:
             gates, noise = self.step_draws(tf.shape(x)[0], self.optimizer.iterations, training=True)

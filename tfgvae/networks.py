@@ -1,7 +1,15 @@
-"""Encoder and decoder MLPs of Appendix B.1."""
+"""Encoder and decoder MLPs of Appendix B.1, and the checks that let any Keras network replace them.
+
+``GraphVAE(config, encoder=..., decoder=...)`` takes any Keras model or layer: the encoder maps
+x (B, *input_shape) to features (B, F), the decoder maps z (B, M) (z_1 (B, N') with
+``decode_from="first"``) to the D values of an example in any shape, e.g. (B, 28, 28, 1): the
+Bernoulli logits, or the pre-sigmoid mean of the Gaussian (whose log-variance the observation
+head adds).
+"""
 import keras
 
 from tfgvae.nodes import BN_EPSILON, BN_MOMENTUM
+from tfgvae.sources import shape_text
 
 
 def mlp(widths, name, final_activation=False):
@@ -24,3 +32,16 @@ def encoder(feature_dim=128):
 def decoder(input_dim):
     """fc(.,256)-BN-ELU-fc(256,512)-BN-ELU-fc(512,512)-BN-ELU-fc(512,input): output before Sigmoid()."""
     return mlp([256, 512, 512, input_dim], name="decoder")
+
+
+def built_output_shape(network, input_shape, what):
+    """Build ``network`` for inputs of ``input_shape`` (batch first) and return its output shape;
+    ValueError (one line, naming ``what``) if it does not take such inputs."""
+    try:
+        if not network.built:
+            network.build(input_shape)
+        shape = network.compute_output_spec(keras.KerasTensor(input_shape)).shape
+    except Exception as e:  # Keras raises ValueError, TypeError, NotImplementedError ... here
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"{what}: does not take inputs of {shape_text(input_shape)}: {first}") from None
+    return tuple(shape)

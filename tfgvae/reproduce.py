@@ -1,10 +1,13 @@
 """Table 1 end to end: train every structure for every seed, evaluate on the test split, tabulate.
 
-Each run is ``bin/train.py`` then ``bin/evaluate.py`` in a subprocess, in its own workdir
-``<workdir>/<dataset>/<structure>_seed<k>``, so a killed reproduction resumes: finished runs
-(``test_results.json`` with the same k) are skipped, unfinished ones resume from their last
-checkpoint. ``schedule`` gives the paper's schedule (App. B.2) in fewer epochs: compressed into
-them, or truncated to its first epochs.
+Each run is ``python -m tfgvae train`` then ``python -m tfgvae evaluate`` in a subprocess, in its
+own workdir ``<workdir>/<dataset>/<structure>_seed<k>``, so a killed reproduction resumes:
+finished runs (``test_results.json`` with the same k) are skipped, unfinished ones resume from
+their last checkpoint. ``schedule`` gives the paper's schedule (App. B.2) in fewer epochs:
+compressed into them, or truncated to its first epochs.
+The dataset is a registered one or your own (an .npz file, or arrays / tf.data.Datasets by split,
+written to ``<workdir>/<name>/data.npz``), trained with the configs of the registered dataset of
+its likelihood (``TEMPLATES``).
 """
 import dataclasses
 import json
@@ -16,13 +19,11 @@ import time
 
 import numpy as np
 
-from tfgvae.callbacks import write_json_atomic
+from tfgvae import atomic, data, sources
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STRUCTURE_ORDER = ("vae", "ladder", "fc", "graph")  # Table 1's rows
-PAPER_EPOCHS = {"mnist": 2000, "binarized_mnist": 2000, "omniglot": 2000, "omniglot_alphabets": 2000,
-                "cifar10": 3000}
-CONFIG_DATASET = {"omniglot_alphabets": "omniglot"}  # same configs, another split of the data
+TEMPLATES = {"bernoulli": "mnist", "gaussian": "cifar10"}  # whose configs your own data train with
 PAPER_LR_DECAY_EPOCHS = 200
 PAPER_TEMPERATURE_DECAY = 0.99
 SCHEDULES = ("compressed", "truncated")
@@ -38,11 +39,9 @@ def schedule(dataset, epochs=None, kind="compressed"):
     factor every 200 epochs, tau = 0.99^epoch), stopped after ``epochs`` <= the paper's. Both
     are the paper's at its length. The KL warm-up (not in the paper) is a fraction of the run.
     """
-    if dataset not in PAPER_EPOCHS:
-        raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(PAPER_EPOCHS)}")
     if kind not in SCHEDULES:
         raise ValueError(f"unknown schedule {kind!r}: choose one of {', '.join(SCHEDULES)}")
-    paper = PAPER_EPOCHS[dataset]
+    paper = paper_epochs(dataset)
     epochs = paper if epochs is None else epochs
     if epochs < 1:
         raise ValueError(f"the budget must be >= 1 epoch, got {epochs}")
@@ -82,9 +81,40 @@ class Run:
             limit is None or results.get("num_examples") == limit)
 
 
+def write_npz(splits, path, likelihood="bernoulli"):
+    """Your own splits (``tfgvae.sources``) as the .npz file the runs' processes read; its path."""
+    source = sources.resolve(splits, likelihood=likelihood, where="reproduce")
+    arrays = {split: part if isinstance(part, np.ndarray) else np.stack(list(part.as_numpy_iterator()))
+              for split, part in source.parts.items()}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic.save_npz(path, likelihood=np.array(source.info.likelihood), **arrays)
+    return path
+
+
+def template(dataset):
+    """The registered dataset whose configs and schedule a dataset trains with: itself, or for
+    an .npz file of your own data the one of its likelihood (``TEMPLATES``)."""
+    if dataset in data.DATASETS:
+        return dataset
+    if not sources.is_dataset_name(dataset):
+        raise ValueError(sources.unknown_dataset_message(dataset))
+    return TEMPLATES[sources.read_npz(dataset, "reproduce")[1]]
+
+
+def paper_epochs(dataset):
+    """The paper's training length (App. B.2) for a dataset: its template's registry record's."""
+    return data.DATASETS[template(dataset)].paper_epochs
+
+
+def label(dataset):
+    """The name of a dataset's folder and table files: its own, or the .npz file's stem."""
+    return dataset if dataset in data.DATASETS else os.path.splitext(os.path.basename(dataset))[0]
+
+
 def config_file(dataset, structure):
     suffix = "" if structure == "graph" else f"_{structure}"
-    path = os.path.join(ROOT, "configs", f"{CONFIG_DATASET.get(dataset, dataset)}{suffix}.cfg")
+    info = data.DATASETS[template(dataset)]
+    path = os.path.join(ROOT, "configs", f"{info.configs or info.name}{suffix}.cfg")
     if not os.path.exists(path):
         raise ValueError(f"no config {path} for dataset {dataset!r} and structure {structure!r}")
     return path
@@ -93,29 +123,33 @@ def config_file(dataset, structure):
 def plan(dataset, structures, seeds, workdir, epochs=None, extra_flags=None, head_hidden=None,
          kind="compressed"):
     """The runs of one table: every structure x seed, with the same schedule (``kind``) and tricks."""
+    if not sources.is_dataset_name(dataset):
+        raise ValueError(sources.unknown_dataset_message(dataset))
     unknown = [s for s in structures if s not in STRUCTURE_ORDER]
     if unknown or not structures:
         raise ValueError(f"unknown structures {unknown or structures}: choose from {', '.join(STRUCTURE_ORDER)}")
     common = dict(schedule(dataset, epochs, kind), **(extra_flags or {}))
+    # --dataset overrides the config's: another split with the same configs, or your own data
+    common["dataset"] = dataset if dataset in data.DATASETS else os.path.abspath(dataset)
     runs = []
     for seed in seeds:
         for structure in structures:
             flags = dict(common, seed=seed)
             if structure == "vae" and head_hidden:
                 flags["head_hidden"] = head_hidden
-            wd = os.path.join(workdir, dataset, f"{structure}_seed{seed}")
+            wd = os.path.join(workdir, label(dataset), f"{structure}_seed{seed}")
             runs.append(Run(dataset, structure, seed, wd, flags, kind))
     return runs
 
 
 def parameter_count(dataset, structure, head_hidden=None, **flags):
     """Trainable parameters of a structure's model as its config builds it (gates included)."""
-    from tfgvae import data, train
+    from tfgvae import train
     from tfgvae.config import config_from_flagfile
     if head_hidden:
         flags["head_hidden"] = head_hidden
     config, _ = config_from_flagfile(config_file(dataset, structure), **dict(flags, dataset=dataset))
-    model = train.build_model(config, data.DATASETS[dataset])
+    model = train.build_model(config, sources.resolve(dataset).info)
     return int(sum(np.prod(v.shape) for v in model.trainable_variables))
 
 
@@ -144,15 +178,15 @@ def _flag_args(flags):
 
 
 def commands(run, num_samples, data_dir=None, limit=None):
-    """(train command, evaluate command) of a run, as lists for subprocess."""
-    python = sys.executable
-    data = [f"--data_dir={data_dir}"] if data_dir else []
-    train = [python, os.path.join(ROOT, "bin", "train.py"), f"--flagfile={config_file(run.dataset, run.structure)}",
-             f"--dataset={run.dataset}", f"--workdir={run.workdir}", "--noexport",
-             "--verbose=2"] + data + _flag_args(run.flags)
-    evaluate = [python, os.path.join(ROOT, "bin", "evaluate.py"), f"--workdir={run.workdir}",
-                f"--num_importance_samples={num_samples}", f"--output={run.results_path}",
-                "--write_structure=false"] + data + ([f"--limit={limit}"] if limit else [])
+    """(train command, evaluate command) of a run, as lists for subprocess (run in ROOT, so that
+    ``python -m tfgvae`` is this package)."""
+    tfgvae = [sys.executable, "-m", "tfgvae"]
+    where = [f"--data_dir={data_dir}"] if data_dir else []
+    train = tfgvae + ["train", f"--flagfile={config_file(run.dataset, run.structure)}",
+                      f"--workdir={run.workdir}", "--noexport", "--verbose=2"] + where + _flag_args(run.flags)
+    evaluate = tfgvae + ["evaluate", f"--workdir={run.workdir}", f"--num_importance_samples={num_samples}",
+                         f"--output={run.results_path}", "--write_structure=false"] + where + (
+        [f"--limit={limit}"] if limit else [])
     return train, evaluate
 
 
@@ -298,7 +332,7 @@ def _schedule_of(run, config):
     if config is None:
         return run.schedule
     for kind in sorted(SCHEDULES, key=lambda k: k != run.schedule):
-        if kind == "truncated" and config.epochs > PAPER_EPOCHS[run.dataset]:
+        if kind == "truncated" and config.epochs > paper_epochs(run.dataset):
             continue
         flags = schedule(run.dataset, config.epochs, kind)
         if all(math.isclose(getattr(config, k), flags[k]) for k in ("lr_decay_epochs", "temperature_decay")):
@@ -338,25 +372,23 @@ def write_table(table, dataset, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     json_path = os.path.join(out_dir, f"{dataset}.json")
     md_path = os.path.join(out_dir, f"{dataset}.md")
-    write_json_atomic(json_path, table)
-    tmp = f"{md_path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(markdown(table, dataset))
-    os.replace(tmp, md_path)
+    atomic.write_json(json_path, table)
+    atomic.write_text(md_path, markdown(table, dataset))
     return json_path, md_path
 
 
 def write_figures(runs, dataset, out_dir, data_dir=None, tsne_examples=2000):
     """Figs. 3, 5 and 6 of one table into ``out_dir``; returns the paths written."""
     from tfgvae import figures
-    prefix = os.path.join(out_dir, dataset)
+    prefix = os.path.join(out_dir, label(dataset))
     written = []
     graph = [r for r in runs if r.structure == "graph" and os.path.exists(r.results_path)]
     vae = [r for r in runs if r.structure == "vae" and os.path.exists(r.results_path)]
     written.append(figures.figure3(graph, f"{prefix}_fig3_structure.png"))
-    unit = "bits/dim" if dataset == "cifar10" else "nats"
+    registered = data.DATASETS.get(dataset)
+    unit = "bits/dim" if registered and registered.likelihood == "gaussian" else "nats"
     written.append(figures.figure5(runs, f"{prefix}_fig5_test_ll.png", unit=unit))
-    if graph and vae and tsne_examples:
+    if graph and vae and tsne_examples and registered:  # t-SNE colours by the registered labels
         written.append(figures.figure6(graph[0], vae[0], f"{prefix}_fig6_tsne.png", data_dir,
                                        examples=tsne_examples))
     return [p for p in written if p]
@@ -368,15 +400,20 @@ def reproduce(dataset, structures=STRUCTURE_ORDER, seeds=(0, 1, 2, 3, 4), workdi
               eval_limit=None, schedule_kind="compressed"):
     """Train, evaluate, tabulate and plot; returns (table dict, written paths, failed run names).
 
+    ``dataset``: a registered name, an .npz file, or your own splits ({"train", "valid", "test"}:
+    arrays or tf.data.Datasets, ``tfgvae.sources``), written to ``<workdir>/own_data/data.npz``.
     ``budget`` epochs per run (default: the paper's), on the ``schedule_kind`` schedule."""
+    if not isinstance(dataset, (str, os.PathLike)):
+        dataset = write_npz(dataset, os.path.join(workdir, "own_data", "data.npz"))
+    dataset = os.fspath(dataset)
     extra = dict(train_flags or {})
     schedule(dataset, budget, schedule_kind)  # a bad budget fails before the models are built
     width = matched_vae_width(dataset, structures, **extra) if (
         match_vae_parameters and "vae" in structures) else None
     runs = plan(dataset, structures, seeds, os.path.abspath(workdir), budget, extra, width, schedule_kind)
     results_dir = results_dir or os.path.join(workdir, "results")
-    os.makedirs(os.path.join(workdir, dataset), exist_ok=True)
-    write_json_atomic(os.path.join(workdir, dataset, "plan.json"),
+    os.makedirs(os.path.join(workdir, label(dataset)), exist_ok=True)
+    atomic.write_json(os.path.join(workdir, label(dataset), "plan.json"),
                       {"num_importance_samples": num_samples, "vae_head_hidden": width,
                        "runs": [dataclasses.asdict(r) for r in runs]})
     print(f"{dataset}: {len(runs)} runs ({', '.join(structures)} x seeds {', '.join(map(str, seeds))}), "
@@ -384,7 +421,7 @@ def reproduce(dataset, structures=STRUCTURE_ORDER, seeds=(0, 1, 2, 3, 4), workdi
           + (f"; VAE bottom-up width {width} to match parameters" if width else ""), file=out, flush=True)
     failed = execute(runs, num_samples, data_dir, parallel, threads, out, eval_limit)
     table = collect(runs, num_samples, eval_limit)
-    written = list(write_table(table, dataset, results_dir)) if table else []
+    written = list(write_table(table, label(dataset), results_dir)) if table else []
     if table:
         written += write_figures(runs, dataset, results_dir, data_dir, tsne_examples)
         print(markdown(table, dataset), file=out)

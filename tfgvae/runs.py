@@ -3,40 +3,62 @@
 ``train``, ``export``, ``evaluation`` and ``tuning`` all import this module and it imports
 none of them, so restoring a run needs no import cycle.
 """
+import math
 import os
 
 import tensorflow as tf
 
+from tfgvae import sources
 from tfgvae.config import TrainConfig
-from tfgvae.data import DATASETS
+from tfgvae.data import DATASETS, DatasetInfo
 from tfgvae.model import GraphVAE
 
 
-def build_model(config, info):
-    """An uncompiled GraphVAE for ``config`` on a dataset described by ``info``."""
-    return GraphVAE(config.model_config(info.input_dim, info.likelihood), seed=config.seed,
-                    temperature=config.temperature(0))
+def build_model(config, info, encoder=None, decoder=None):
+    """An uncompiled GraphVAE for ``config`` on a dataset described by ``info``; your own
+    ``encoder``/``decoder`` see the data's image shape (the MLPs flat examples) unless
+    ``config.input_shape`` says otherwise."""
+    input_shape = config.input_shape
+    if input_shape is None and (encoder is not None or decoder is not None):
+        input_shape = tuple(info.image_shape)
+    model_config = config.model_config(info.input_dim, config.likelihood or info.likelihood, input_shape)
+    return GraphVAE(model_config, encoder, decoder, seed=config.seed, schedule=config.schedule(None))
 
 
-def load_run(workdir):
+def run_info(config):
+    """The DatasetInfo of a run's data: the registered one, else rebuilt from what config.json
+    recorded of your own data (its example shape and likelihood)."""
+    if config.dataset in DATASETS:
+        return DATASETS[config.dataset]
+    if config.input_shape is None:
+        raise ValueError(f"config.json names an unknown dataset {config.dataset!r}")
+    dim = math.prod(config.input_shape)
+    return DatasetInfo(name=config.dataset, image_shape=sources.image_shape_for(dim, config.input_shape),
+                       likelihood=config.likelihood or "bernoulli", binarization=None, num_train=0,
+                       num_valid=0, num_test=0, note="")
+
+
+def load_run(workdir, encoder=None, decoder=None):
     """(model, TrainConfig, DatasetInfo) of a training run, restored from its latest checkpoint.
 
-    Rebuilds the model from ``workdir/config.json`` and restores its weights from
-    ``workdir/checkpoints``; raises ValueError (one line) if either is missing or does not fit.
+    Rebuilds the model from ``workdir/config.json`` (with the ``encoder`` and ``decoder`` it was
+    trained with, if not App. B's) and restores its weights from ``workdir/checkpoints``; raises
+    ValueError (one line) if either is missing or does not fit.
     """
     if not os.path.exists(os.path.join(workdir, "config.json")):
         raise ValueError(f"{workdir} is not a training run: it has no config.json")
     config = TrainConfig.load(workdir)
-    info = DATASETS.get(config.dataset)
-    if info is None:
-        raise ValueError(f"{workdir}/config.json names an unknown dataset {config.dataset!r}")
+    try:
+        info = run_info(config)
+    except ValueError as e:
+        raise ValueError(f"{workdir}/{e}") from None
     latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
     if latest is None:
         raise ValueError(f"{workdir}/checkpoints holds no checkpoint: train the run first")
-    model = build_model(config, info)
+    model = build_model(config, info, encoder, decoder)
     try:
         tf.train.Checkpoint(model=model).restore(latest).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise ValueError(f"{latest} does not fit the model of {workdir}/config.json: "
-                         f"{str(e).splitlines()[0]}") from None
+        raise ValueError(f"{latest} does not fit the model of {workdir}/config.json (trained with your "
+                         f"own encoder or decoder? pass them): {str(e).splitlines()[0]}") from None
     return model, config, info

@@ -1,4 +1,5 @@
 """``train_and_evaluate(config, workdir)``: the whole training run behind ``bin/train.py``."""
+import dataclasses
 import math
 import os
 
@@ -6,7 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgvae import artifacts, callbacks, data, distribute, export, summaries
+from tfgvae import artifacts, atomic, callbacks, distribute, export, sources, summaries
 from tfgvae.config import RESUMABLE_FIELDS, TrainConfig
 from tfgvae.runs import build_model  # noqa: F401  (also tfgvae.train.build_model)
 
@@ -22,49 +23,63 @@ def prepare_workdir(config, workdir):
         if changed:
             raise ValueError(f"{workdir} holds a run with different settings ({', '.join(changed)}): "
                              "use a new --workdir or the same flags")
-    callbacks.write_json_atomic(path, config.to_dict())
+    atomic.write_json(path, config.to_dict())
+
+
+def optimizer(config, steps_per_epoch):
+    """Adam with the paper's step decay: x lr_decay_factor every lr_decay_epochs epochs."""
+    return keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(
+        config.learning_rate, decay_steps=config.lr_decay_epochs * steps_per_epoch,
+        decay_rate=config.lr_decay_factor, staircase=True))
 
 
 def compile_model(model, config, steps_per_epoch, steps_per_execution=1):
-    """Adam with the paper's step decay (x lr_decay_factor every lr_decay_epochs epochs) and the
-    KL warm-up over the first ``kl_warmup_fraction`` of the ``epochs``."""
-    schedule = keras.optimizers.schedules.ExponentialDecay(
-        config.learning_rate, decay_steps=config.lr_decay_epochs * steps_per_epoch,
-        decay_rate=config.lr_decay_factor, staircase=True)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=config.jit_compile,
-                  steps_per_execution=steps_per_execution)
-    model.kl_warmup_steps = int(round(config.kl_warmup_fraction * config.epochs * steps_per_epoch))
+    """``optimizer`` and the run's schedule (``TrainConfig.schedule``): tau annealed per epoch and
+    the KL warm-up over the first ``kl_warmup_fraction`` of the ``epochs``."""
+    model.compile(optimizer=optimizer(config, steps_per_epoch), jit_compile=config.jit_compile,
+                  steps_per_execution=steps_per_execution, schedule=config.schedule(steps_per_epoch))
     return model
 
 
-def datasets(config):
-    """(info, train(k), validation dataset, steps per epoch).
+def source_of(config, data=None):
+    """(Source, config) of a run: ``data`` (your own, ``tfgvae.sources``) or ``config.dataset``;
+    for your own data the config records its name, example shape and likelihood."""
+    where = "train_and_evaluate"
+    source = sources.resolve(config.dataset if data is None else data, config.data_dir,
+                             likelihood=config.likelihood or "bernoulli", where=where)
+    if not source.registered:
+        config = dataclasses.replace(config, dataset=source.info.name, input_shape=source.example_shape,
+                                     likelihood=source.info.likelihood)
+    return source, config
+
+
+def datasets(config, data=None):
+    """(info, train(k), validation dataset, steps per epoch) of ``config.dataset`` or ``data``.
 
     ``train(k)`` is the endless training stream from batch k on; batch k is a function of
     (seed, k) only, so a run resumed at step k sees the batches the uninterrupted run saw
     (docs/distributed.md). Bad data fails here, before anything is written.
     """
-    info = data.DATASETS.get(config.dataset)
-    if info is None:
-        raise ValueError(f"unknown dataset {config.dataset!r}: choose one of {', '.join(data.DATASETS)}")
+    source, config = source_of(config, data)
     steps = config.steps_per_epoch
     if steps is None:  # one pass over the (limited) training split
-        steps = int(data.make_dataset(config.dataset, "train", config.data_dir, batch_size=config.batch_size,
-                                      drop_remainder=True, limit=config.train_limit).cardinality())
+        size = source.size("train", config.train_limit)
+        if size is None:
+            raise ValueError("the training data do not say how many examples they hold: give steps_per_epoch")
+        steps = size // config.batch_size
         if steps < 1:
-            raise ValueError(f"the training split of {config.dataset} has fewer examples than one batch "
+            raise ValueError(f"the training split of {source.info.name} has fewer examples than one batch "
                              f"of {config.batch_size}")
     options = tf.data.Options()  # in-memory data: each worker takes its share of every batch
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 
     def train(start_step):
-        return data.make_dataset(config.dataset, "train", config.data_dir, batch_size=config.batch_size,
-                                 seed=config.seed, limit=config.train_limit,
-                                 start_batch=start_step).with_options(options)
+        return source.train_stream(config.batch_size, config.seed, start_step,
+                                   config.train_limit).with_options(options)
 
     train(0)  # fail early on bad training data
-    valid = data.make_dataset(config.dataset, "valid", config.data_dir, batch_size=config.batch_size)
-    return info, train, valid.with_options(options), steps
+    valid = source.batches("valid", config.batch_size)
+    return source.info, train, valid.with_options(options), steps
 
 
 AUTO_STEPS_PER_EXECUTION = 20  # the most steps per compiled call that --steps_per_execution=0 picks
@@ -118,12 +133,14 @@ def fit(model, config, train, valid, steps, done, callback_list):
             if k.startswith("val_")}
 
 
-def train_and_evaluate(config, workdir):
+def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
     """Train (resuming from ``workdir`` if it holds a checkpoint), validate, export (unless
     ``config.export`` is False); return metrics.
 
-    Runs under ``config.strategy``; every process of a multi-worker run calls this with
-    the same (shared) ``workdir``, and only the chief writes into it.
+    ``data``: your own data instead of ``config.dataset`` (``tfgvae.sources``: a dict of
+    train/valid(/test) arrays or tf.data.Datasets, or an .npz file); ``encoder``, ``decoder``:
+    your own networks (``GraphVAE``). Runs under ``config.strategy``; every process of a
+    multi-worker run calls this with the same (shared) ``workdir``, and only the chief writes.
     """
     strategy = distribute.make_strategy(config.strategy, config.logical_cpus, config.tpu_address)
     chief = distribute.is_chief(strategy)
@@ -132,12 +149,13 @@ def train_and_evaluate(config, workdir):
                          f"{strategy.num_replicas_in_sync} replicas of --strategy={config.strategy}")
     keras.utils.set_random_seed(config.seed)
     ckpt_dir = os.path.join(workdir, "checkpoints")
-    info, train, valid, steps = datasets(config)  # bad data fails before anything is written
+    source, config = source_of(config, data)
+    info, train, valid, steps = datasets(config, source)  # bad data fails before anything is written
     k = steps_per_execution(config.steps_per_execution, {steps: "training steps of an epoch"})
     if chief:
         prepare_workdir(config, workdir)
     with strategy.scope():
-        model = compile_model(build_model(config, info), config, steps, k)
+        model = compile_model(build_model(config, info, encoder, decoder), config, steps, k)
         if config.sync_batch_norm:
             distribute.synchronize_batch_norm(model)
         scratch = distribute.write_dir(ckpt_dir, strategy)
@@ -150,8 +168,7 @@ def train_and_evaluate(config, workdir):
             steps - done % steps: f"steps left of the epoch interrupted at step {done}"})
     if done and chief and config.verbose:
         print(f"Resuming {workdir} at step {done} (epoch {done // steps + 1}, batch {done % steps + 1}).")
-    callback_list = [callbacks.TemperatureSchedule(config.temperature),
-                     callbacks.NonFiniteGuard(ckpt_dir), checkpoint]
+    callback_list = [callbacks.NonFiniteGuard(ckpt_dir), checkpoint]
     if config.freeze_structure_epoch is not None:  # before the epoch's first step
         callback_list.insert(0, callbacks.FreezeStructure(
             config.freeze_structure_epoch, os.path.join(workdir, "structure_frozen.json") if chief else None))
@@ -159,7 +176,7 @@ def train_and_evaluate(config, workdir):
         callback_list += [callbacks.GateHistory(os.path.join(workdir, "gate_history.json"))]
         if config.test_ll_every_epochs:  # before TensorBoard and the console, which then log its value
             callback_list.append(callbacks.TestLogLikelihood(
-                os.path.join(workdir, "test_ll_history.json"), config.dataset, config.data_dir,
+                os.path.join(workdir, "test_ll_history.json"), source, config.data_dir,
                 config.test_ll_every_epochs, config.test_ll_examples, config.test_ll_samples,
                 epochs=config.epochs, log_dir=os.path.join(workdir, "logs", "test")))
         callback_list.append(callbacks.EpochTensorBoard(os.path.join(workdir, "logs")))
@@ -174,11 +191,9 @@ def train_and_evaluate(config, workdir):
         results = {k: float(np.mean(v)) for k, v in results.items()}
     export_dir = config.export_dir or default_export_dir(workdir)
     if chief:
-        callbacks.write_json_atomic(os.path.join(workdir, "results.json"),
-                                    {"split": "valid", "dataset": config.dataset,
-                                     "structure": config.structure, "metrics": results,
-                                     "data_note": info.note,
-                                     "epochs": config.epochs})
+        atomic.write_json(os.path.join(workdir, "results.json"),
+                          {"split": "valid", "dataset": config.dataset, "structure": config.structure,
+                           "metrics": results, "data_note": info.note, "epochs": config.epochs})
         artifacts.write_structure_artifacts(model, workdir)
     if config.export:
         target = distribute.write_dir(export_dir, strategy)  # saving is collective: every worker exports

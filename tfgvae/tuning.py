@@ -11,7 +11,7 @@ import os
 
 import keras_tuner as kt
 
-from tfgvae import callbacks, export, train
+from tfgvae import atomic, export, train
 
 OBJECTIVE = kt.Objective("val_loss", direction="min")
 TUNERS = ("random", "hyperband", "bayesian")
@@ -77,10 +77,6 @@ class GraphVAEHyperModel(kt.HyperModel):
         model.optimizer.build(model.trainable_variables)  # so a trial's checkpoint restores its Adam state
         return model
 
-    def fit(self, hp, model, *args, **kwargs):
-        config = self.trial_config(hp)
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), callbacks.TemperatureSchedule(config.temperature)]
-        return model.fit(*args, **kwargs)
 
 
 def make_tuner(name, hypermodel, directory, project_name, max_trials, max_epochs, seed):
@@ -150,10 +146,8 @@ def plot_factorizations(rows, path):
     ax.set_title("Node factorizations")
     ax.legend()
     fig.tight_layout()
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    fig.savefig(tmp, dpi=120)
+    atomic.save_figure(fig, path, dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
     return fig
 
 
@@ -169,12 +163,12 @@ def search(base, space, workdir, tuner_name="bayesian", max_trials=10, export_di
         failed = [t for t in tuner.oracle.trials.values() if t.message]
         reason = failed[-1].message.strip().splitlines()[-1] if failed else "no trial ran"
         raise ValueError(f"no trial of the search in {workdir} completed; last error: {reason}")
-    callbacks.write_json_atomic(os.path.join(workdir, "trials.json"), rows)
+    atomic.write_json(os.path.join(workdir, "trials.json"), rows)
     plot_factorizations(rows, os.path.join(workdir, "factorizations.png"))
     best_hp = tuner.get_best_hyperparameters(1)[0]
     best = tuner.get_best_models(1)[0]
     best_config = hypermodel.trial_config(best_hp)
-    callbacks.write_json_atomic(os.path.join(workdir, "best_config.json"), best_config.to_dict())
+    atomic.write_json(os.path.join(workdir, "best_config.json"), best_config.to_dict())
     exported = export.export_saved_model(best, export_dir or os.path.join(workdir, "best_model"),
                                          image_shape=info.image_shape)
     return rows, best, best_config, exported

@@ -30,3 +30,8 @@ def read(data_dir, part, verify):
     path = source_file(data_dir, FILE, verify)
     images = memo_by_file(path, "npz", lambda: _read_all(path))[KEYS.index(part)]
     return images, np.full(len(images), -1, np.int64)
+
+
+def from_tfds(images):
+    """tfds' 0/1 images as the reader's 0/255 pixels."""
+    return images * np.uint8(255)

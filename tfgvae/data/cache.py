@@ -3,11 +3,12 @@
 import collections
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 
 import numpy as np
+
+from tfgvae import atomic
 
 CACHE_ENV = "TFGVAE_CACHE_DIR"
 _MEMO_SIZE = 8
@@ -25,20 +26,13 @@ def cache_path(filename):
 
 
 def _atomic_write(path, write):
-    """Calls write(fileobj) on a temporary file, then renames it onto path.
+    """Calls write(fileobj) on a temporary binary file, then renames it onto path (``tfgvae.atomic``).
 
     Cache writes are best effort: an unwritable cache only costs a warning.
     """
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic.write(path, write, binary=True)
     except OSError as e:
         warnings.warn(f"tfgvae: could not write cache file {path}: {e}")
 

@@ -1,8 +1,8 @@
 """SHA-256 verification of data files, remembered in a stamp file in the cache dir.
 
 Expected values come from a SHA256SUMS file in the data dir when it lists the
-file (so users and tests can supply their own), else from KNOWN_SHA256 (the
-canonical values of ../shared/data/SHA256SUMS).
+file (so users and tests can supply their own), else from the dataset registry's
+records (``info.known_sha256``: the canonical values of ../shared/data/SHA256SUMS).
 """
 
 import hashlib
@@ -11,24 +11,6 @@ import os
 from tfgvae.data import cache
 from tfgvae.data.errors import FIX_RECOPY, DataError, data_error
 
-KNOWN_SHA256 = {
-    "binarized_mnist/binarized_mnist_uint8.npz":
-        "350243cb824d66d022e0c3e87cac231231668817ff03f5f6d7b6533017d56b4b",
-    "cifar10/cifar10_jpeg_q75.tar.gz":
-        "d34c68f61cca57aa9144c8f25bda427abb9921bd642d5857a2fc1a6b4416f965",
-    "mnist/t10k-images-idx3-ubyte.gz":
-        "fcf7e4af8f1e882009359cf74aeeaa8c1b43f02b7c973ec57b96376115ffe4f6",
-    "mnist/t10k-labels-idx1-ubyte.gz":
-        "c2574f46ae1408987136265c9fbad0793976cab12c01931202e0b6de48ff7c65",
-    "mnist/train-images-idx3-ubyte.gz":
-        "7e6bc32f6ff941846b1171066ad33f383483d6aa811fb508ccf36e992f0b1fee",
-    "mnist/train-labels-idx1-ubyte.gz":
-        "af60b5fb27d6414ba9a095ce529b446dd670993d3df1c191c90420bd0b19e263",
-    "omniglot/images_background.npz":
-        "8bf84167413cd00beacdce3fe582f780ab538d8dbef043a6d688f2527bbce199",
-    "omniglot/images_evaluation.npz":
-        "0b84c7ffd94c4841c0040e529c86a82eaaccb986d8eadad5673f7991b7475276",
-}
 SUMS_FILE = "SHA256SUMS"
 STAMP_FILE = "verified_sha256.json"
 _CHUNK = 1 << 20
@@ -93,7 +75,8 @@ def expected_sha256(data_dir, rel):
     sums = read_sha256sums(data_dir)
     if rel in sums:
         return sums[rel], os.path.join(data_dir, SUMS_FILE)
-    return KNOWN_SHA256.get(rel), "the built-in table of canonical checksums"
+    from tfgvae.data.info import known_sha256  # the registry's readers import this module
+    return known_sha256().get(rel), "the built-in table of canonical checksums"
 
 
 def verify_file(data_dir, rel):

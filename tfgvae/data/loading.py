@@ -2,32 +2,28 @@
 
 import numpy as np
 
-from tfgvae.data import (binarized_mnist, cifar10, mnist, omniglot, omniglot_alphabets,
-                         tfds_fallback)
+from tfgvae.data import tfds_fallback
 from tfgvae.data.info import check_split, get_info
 from tfgvae.data.paths import resolve_data_dir
-from tfgvae.data.splits import HOLDOUTS, holdout_indices
-
-READERS = {"mnist": mnist, "binarized_mnist": binarized_mnist,
-           "omniglot": omniglot, "omniglot_alphabets": omniglot_alphabets, "cifar10": cifar10}
+from tfgvae.data.splits import holdout_indices
 
 
 def _read_source(name, part, data_dir, verify):
     if data_dir is None:
         return tfds_fallback.read(name, part)
-    return READERS[name].read(data_dir, part, verify)
+    return get_info(name).reader.read(data_dir, part, verify)
 
 
 def load_pixels(name, split, data_dir=None, *, verify=True):
     """(uint8 pixels (n, input_dim), int64 labels (n,)) of a split.
 
     Pixels are 8-bit intensities (binarized_mnist: 0/255); 'train'/'valid' of
-    datasets in splits.HOLDOUTS are the hold-out of the source training set.
+    datasets with a ``holdout`` are the hold-out of the source training set.
     """
-    get_info(name)
+    info = get_info(name)
     check_split(split)
     data_dir = resolve_data_dir(data_dir)
-    if split == "test" or name not in HOLDOUTS:
+    if split == "test" or info.holdout is None:
         return _read_source(name, split, data_dir, verify)
     images, labels = _read_source(name, "train", data_dir, verify)
     index = holdout_indices(name, len(images))[split == "valid"]

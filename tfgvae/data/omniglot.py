@@ -89,9 +89,27 @@ def by_drawer(images, labels, part):
     return images[flat], labels[flat]
 
 
+def _whole_characters(sources, part):
+    """A part of the omniglot split from (images, labels) sources that together hold whole
+    characters: joined, ordered by character id (stably), then by_drawer."""
+    images, labels = (np.concatenate([s[i] for s in sources]) for i in (0, 1))
+    order = np.argsort(labels, kind="stable")
+    return by_drawer(images[order], labels[order], part)
+
+
 def read(data_dir, part, verify):
     """(uint8 images (n, 784), int64 character ids (n,)) of 'train' (drawers 0-14 of every
     character) or 'test' (drawers 15-19), both files' characters in id order."""
-    sources = [alphabet_part(data_dir, p, verify) for p in ("train", "test")]
-    return by_drawer(np.concatenate([s[0] for s in sources]),
-                     np.concatenate([s[1] for s in sources]), part)
+    return _whole_characters([alphabet_part(data_dir, p, verify) for p in ("train", "test")], part)
+
+
+def from_tfds(images):
+    """tfds' Omniglot images (n, 105, 105, 3), white background, as the reader's (n, 784) ink."""
+    return resize_to_28(images[..., 0] >= 128)
+
+
+def read_tfds(read_part, part):
+    """A part of the omniglot split from tfds: both of tfds' Omniglot splits (labels are the ids
+    0..1622) joined, each character's drawings in tfds order taken as its drawers 0..19;
+    read_part(tfds part) gives a tfds part as the reader's (images, labels)."""
+    return _whole_characters([read_part(p) for p in ("train", "test")], part)

@@ -1,7 +1,7 @@
 """Validation hold-outs for datasets without an official validation split.
 
-Rule: from a training source of n examples, k = max(1, min(cap, n // divisor))
-are held out as 'valid' and the other n - k form 'train'.
+Rule (each dataset's ``DatasetInfo.holdout``): from a training source of n examples,
+k = max(1, min(cap, n // divisor)) are held out as 'valid' and the other n - k form 'train'.
   mnist:    divisor 6, cap 10,000, the LAST k examples  -> 60,000 gives 50,000 / 10,000
   omniglot: divisor 10, no cap, the last k of numpy RandomState(0).permutation(n)
             -> 24,345 (drawers 0-14 of every character) gives 21,911 / 2,434
@@ -11,35 +11,17 @@ Both parts keep the source order (indices are sorted). Tiny sources (n >= 2)
 always give non-empty train and valid parts.
 """
 
-import dataclasses
-
 import numpy as np
 
 from tfgvae.data.errors import FIX_DATA_DIR, DataError
+from tfgvae.data.info import get_info
 
 HOLDOUT_SEED = 0
 
 
-@dataclasses.dataclass(frozen=True)
-class HoldOut:
-    """k = max(1, min(cap, n // divisor)) held out; permuted with HOLDOUT_SEED if permute."""
-
-    divisor: int
-    cap: int | None
-    permute: bool
-
-
-HOLDOUTS = {
-    "mnist": HoldOut(divisor=6, cap=10_000, permute=False),
-    "omniglot": HoldOut(divisor=10, cap=None, permute=True),
-    "omniglot_alphabets": HoldOut(divisor=10, cap=None, permute=True),
-    "cifar10": HoldOut(divisor=10, cap=None, permute=True),
-}
-
-
 def holdout_size(name, n):
     """Number of validation examples held out of a training source of n examples."""
-    rule = HOLDOUTS[name]
+    rule = get_info(name).holdout
     if n < 2:
         raise DataError(f"{name} training source has {n} example(s), too few to hold out a "
                         f"validation split; fix: {FIX_DATA_DIR}")
@@ -52,6 +34,6 @@ def holdout_size(name, n):
 def holdout_indices(name, n):
     """(train indices, valid indices) into a training source of n examples, both sorted."""
     k = holdout_size(name, n)
-    order = np.random.RandomState(HOLDOUT_SEED).permutation(n) if HOLDOUTS[name].permute \
+    order = np.random.RandomState(HOLDOUT_SEED).permutation(n) if get_info(name).holdout.permute \
         else np.arange(n)
     return np.sort(order[:n - k]), np.sort(order[n - k:])

@@ -11,10 +11,9 @@ the exact original rather than the JPEG copy.
 import numpy as np
 
 from tfgvae.data.errors import FIX_DATA_DIR, DataError
-from tfgvae.data.omniglot import by_drawer, resize_to_28
+from tfgvae.data.info import get_info
 
 TFDS_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
-TFDS_NAMES = {"omniglot_alphabets": "omniglot"}
 
 
 def _tfds_load(name, split):
@@ -25,29 +24,27 @@ def _tfds_load(name, split):
 
 
 def read(name, part):
-    """(uint8 images (n, input_dim), int64 labels (n,)) of a source part via tfds."""
-    if name != "omniglot":
-        return _read(TFDS_NAMES.get(name, name), part)
-    sources = [_read("omniglot", p) for p in ("train", "test")]  # tfds labels: ids 0..1622
-    images, labels = (np.concatenate([s[i] for s in sources]) for i in (0, 1))
-    order = np.argsort(labels, kind="stable")
-    return by_drawer(images[order], labels[order], part)
+    """(uint8 images (n, input_dim), int64 labels (n,)) of a source part via tfds, converted by the
+    reader's ``from_tfds`` where tfds stores them otherwise; a reader's ``read_tfds(read_part,
+    part)`` builds its parts from tfds parts itself (omniglot: from both of tfds' splits)."""
+    info = get_info(name)
+    if hasattr(info.reader, "read_tfds"):
+        return info.reader.read_tfds(lambda tfds_part: _read(info, tfds_part), part)
+    return _read(info, part)
 
 
-def _read(name, part):
+def _read(info, part):
     try:
-        features = _tfds_load(name, TFDS_SPLITS[part])
+        features = _tfds_load(info.tfds_name, TFDS_SPLITS[part])
     except Exception as e:  # tfds raises many types (network, import, not-found)
         raise DataError(f"no data dir was given (--data_dir / TFGVAE_DATA_DIR unset) and "
-                        f"tensorflow-datasets could not load {name!r} split "
+                        f"tensorflow-datasets could not load {info.name!r} split "
                         f"{TFDS_SPLITS[part]!r} ({type(e).__name__}: {str(e)[:200]}); fix: "
                         f"{FIX_DATA_DIR}") from e
     images = np.asarray(features["image"])
     n = len(images)
-    if name == "omniglot":
-        images = resize_to_28(images[..., 0] >= 128)  # white background -> True
-    elif name == "binarized_mnist":
-        images = images * np.uint8(255)
+    if hasattr(info.reader, "from_tfds"):
+        images = info.reader.from_tfds(images)
     labels = features.get("label")
     labels = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
     return images.reshape(n, -1).astype(np.uint8), labels
