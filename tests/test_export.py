@@ -347,6 +347,6 @@ def test_mean_parameterized_gates_export_their_means_and_structure(tmp_path):
     x = _x()
     kl = loaded.elbo(x, 3)["kl_per_node"].numpy()
     noise = evaluation.default_noise(model, 3)(0, 5, 1).numpy()[:, 0]
-    mu_bu, lv_bu = (np.asarray(a, np.float64) for a in model.encode(x))
+    mu_bu, lv_bu = (np.asarray(a, np.float64) for a in model.bottom_up_gaussians(x))
     _, log_q, log_p = reference.descend(model, (mu > 0.5).astype(np.float64), noise, mu_bu, lv_bu)
     np.testing.assert_allclose(kl, log_q - log_p, rtol=1e-4, atol=1e-3)

@@ -7,6 +7,7 @@ import keras
 
 from tfgvae import gate_gradients, nodes
 from tfgvae.model import GraphVAE, ModelConfig
+from tfgvae.schedules import Schedule
 
 MU = np.array([[0, 0, 0], [0.35, 0, 0], [0.6, 0.7, 0]], np.float32)
 EDGES = {"2_1": (1, 0), "3_1": (2, 0), "3_2": (2, 1)}
@@ -35,9 +36,11 @@ def _data(n=32, seed=3):
 @pytest.mark.parametrize("parameterization,edge_cost", [("logit", 0.0), ("mean", 0.4), ("logit", 0.4)])
 def test_logged_parts_match_finite_differences_of_the_step_objective(parameterization, edge_cost):
     model, x = _model(parameterization, edge_cost), _data()
-    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False)
-    model.kl_warmup_steps = 4  # beta = 1/4 in the first step: the parts must not depend on it
+    # KL warm-up over W = 0.25 x 4 x 4 = 4 steps: beta = 1/4 in the first step; the parts must not depend on it
+    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False,
+                  schedule=Schedule(kl_warmup_fraction=0.25, steps_per_epoch=4, epochs=4))
     logs = model.train_on_batch(x, return_dict=True)
+    assert logs["kl_weight"] == pytest.approx(0.25)
 
     def parts(mu):  # batch-mean reconstruction and KL of step 0's draws at gate means mu
         _set_means(model, mu)

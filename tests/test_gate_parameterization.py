@@ -78,7 +78,21 @@ def test_projection_keeps_means_in_the_unit_interval():
     opt.apply([tf.constant(np.sign(MU - 0.5) * -1.0, tf.float32)], [gates.mu])  # a step far outside
     np.testing.assert_array_equal(gates.mu.numpy(), np.where(MU > 0.5, 1.0, np.where(MU > 0, 0.0, 0.0)))
     assert np.all(np.isfinite(gates.gate_logits().numpy()))
-    np.testing.assert_allclose(gates.edge_logits().numpy()[0], np.log(1e-6) - np.log1p(-1e-6), rtol=1e-5)
+    np.testing.assert_allclose(gates.edge_logits().numpy()[0], np.log(structure.MEAN_FLOOR), rtol=1e-5)
+
+
+def test_an_absorbed_gate_never_samples_open():
+    """mu = 0 (1) samples GATE_EPS (1 - GATE_EPS) for every draw, the most extreme Logistic noise
+    and the highest temperature included."""
+    mu = MU.copy()
+    mu[1, 0], mu[3, 2] = 0.0, 1.0
+    gates = _gates(mu, dtype="float32")
+    u = tf.constant(np.concatenate([np.linspace(0.0, 1.0, 101), [1e-9, 1 - 1e-9]])[:, None]
+                    * np.ones((1, len(EDGES))), tf.float32)
+    for tau in (0.01, 1.0, 2.0):
+        c = gates.sample(len(u), tau, None, uniform=u).numpy()
+        assert np.all(c[:, 1, 0] == np.float32(structure.GATE_EPS))
+        assert np.all(c[:, 3, 2] == np.float32(1 - structure.GATE_EPS))
 
 
 def test_lr_multiplier_and_init_mean():

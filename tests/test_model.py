@@ -46,7 +46,7 @@ def test_shared_top_down_is_the_prior_mlp_in_the_posterior(training):
     x = (rng.random((6, 20)) < 0.5).astype(np.float32)
     gates = (rng.random((6, 4, 4)) * np.tril(np.ones((4, 4)), -1)).astype(np.float32)
     noise = rng.normal(size=(6, 4, 3)).astype(np.float32)
-    mu, lv = model.encode(x)
+    mu, lv = model.bottom_up_gaussians(x)
     z, log_q, log_p = model.descend(tf.constant(gates), tf.constant(noise), (mu, lv), training=training)
     args = (model, gates, noise, np.asarray(mu, np.float64), np.asarray(lv, np.float64), training)
     want = reference.descend(*args, shared_top_down=True)

@@ -17,6 +17,7 @@ tfd = tfp.distributions
 STRUCTURES = ("graph", "fc", "ladder", "vae", "custom")
 GATE_PARAMETERIZATIONS = ("logit", "mean")  # what the learned weight is: logit(mu), or mu itself (Eq. 9)
 GATE_EPS = 1e-6
+MEAN_FLOOR = 1e-20  # floor of mu and 1 - mu in Eq. 9's logs (``mean_logits``)
 
 
 def edge_mask(num_nodes):
@@ -56,14 +57,18 @@ def validate_structure(structure, num_nodes, latent_dim=None, adjacency=None):
 
 
 def mean_logits(mu):
-    """Eq. 9's log mu - log(1 - mu) with mu clipped into [GATE_EPS, 1 - GATE_EPS].
+    """Eq. 9's log mu - log(1 - mu), each of mu and 1 - mu floored at ``MEAN_FLOOR``.
 
-    The floor keeps the logit finite (|logit| <= 13.8) where mu is exactly 0 or 1, and the
+    The floor keeps the logit finite (|logit| <= 46) where mu is exactly 0 or 1, and the
     clip passes no gradient there, so a gate at 0 or 1 (or beyond the floors) stays there:
-    0 and 1 are absorbing, as in the public re-implementations that store mu.
+    0 and 1 are absorbing, as in the public re-implementations that store mu. The floor is
+    far below float32's noise: with Logistic noise |L| <= 16.1 and tau >= 0.01 a gate at 0
+    always samples GATE_EPS. (A floor of 1e-6, logit -13.8, let one draw in ~10^6 open an
+    absorbed edge fully; a run with every edge at 0 then diverged: docs/results.md.)
     """
-    mu = tf.clip_by_value(mu, GATE_EPS, 1.0 - GATE_EPS)
-    return tf.math.log(mu) - tf.math.log1p(-mu)
+    mu = tf.convert_to_tensor(mu)
+    floor = tf.constant(MEAN_FLOOR, mu.dtype)
+    return tf.math.log(tf.maximum(mu, floor)) - tf.math.log(tf.maximum(1.0 - mu, floor))
 
 
 class UnitInterval(keras.constraints.Constraint):
