@@ -18,7 +18,7 @@ STEPS="${GPU_BENCH_STEPS:-100}"
 REPEATS="${GPU_BENCH_REPEATS:-3}"
 TRAIN_SECONDS="${GPU_TRAIN_SECONDS:-270}"
 # The deciding setting (docs/results.md, "Structure learning"), paper schedule, no warm-up.
-DECIDING="--gate_parameterization=mean --noper_example_gates --kl_warmup_fraction=0 --log_gate_gradients"
+DECIDING="--gate_parameterization=mean --noper_example_gates --decode_from=first --kl_warmup_fraction=0 --log_gate_gradients"
 export TF_CPP_MIN_LOG_LEVEL=2
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/device.txt" 2>/dev/null || echo "no GPU" > "$OUT/device.txt"
 : > "$OUT/steps.jsonl"

@@ -231,8 +231,19 @@ class DependencyGates(keras.layers.Layer):
         # Eq. 9 on the edges only, then scattered into (rows, N, N): faster than gathering the
         # edges' values into (rows, N, N) (docs/performance.md).
         edges = relaxed_bernoulli(self.edge_logits(), temperature, uniform)  # (rows, E)
+        if self.parameterization == "mean":  # an absorbed gate is exactly off (on): see absorbed()
+            edges = self.absorbed(edges)
         gates = tf.scatter_nd(self.edge_index, tf.transpose(edges), (n * n, tf.shape(edges)[0]))
         return self._unless_frozen(tf.reshape(tf.transpose(gates), (-1, n, n)))
+
+    def absorbed(self, edges):
+        """Relaxed edge samples (rows, E) with the gates whose stored mean is exactly 0 (1) set to
+        exactly 0 (1). Batch norm follows the gated first layer, so a gate held at GATE_EPS does
+        not cut its parent out: BN rescales GATE_EPS * z_j back to (almost) unit size, and a run
+        with every edge at 0 learned to read its parents through it (docs/results.md)."""
+        mu = tf.gather(tf.reshape(self._scaled(), [-1]), self.edge_index[:, 0])
+        edges = tf.where(mu <= 0.0, tf.zeros_like(edges), edges)
+        return tf.where(mu >= 1.0, tf.ones_like(edges), edges)
 
     def edge_logits(self):
         """logit(mu) of the learned gates' edges (E,), in ``edge_names`` order."""
