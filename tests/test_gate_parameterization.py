@@ -76,7 +76,7 @@ def test_projection_keeps_means_in_the_unit_interval():
     gates = _gates(dtype="float32")
     opt = keras.optimizers.SGD(10.0)
     opt.apply([tf.constant(np.sign(MU - 0.5) * -1.0, tf.float32)], [gates.mu])  # a step far outside
-    np.testing.assert_array_equal(gates.mu.numpy(), np.where(MU > 0.5, 1.0, np.where(MU > 0, 0.0, 0.0)))
+    np.testing.assert_array_equal(gates.mu.numpy(), (MU > 0.5).astype(np.float64))
     assert np.all(np.isfinite(gates.gate_logits().numpy()))
     np.testing.assert_allclose(gates.edge_logits().numpy()[0], np.log(structure.MEAN_FLOOR), rtol=1e-5)
 

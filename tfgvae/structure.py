@@ -61,10 +61,10 @@ def mean_logits(mu):
 
     The floor keeps the logit finite (|logit| <= 46) where mu is exactly 0 or 1, and the
     clip passes no gradient there, so a gate at 0 or 1 (or beyond the floors) stays there:
-    0 and 1 are absorbing, as in the public re-implementations that store mu. The floor is
-    far below float32's noise: with Logistic noise |L| <= 16.1 and tau >= 0.01 a gate at 0
-    always samples GATE_EPS. (A floor of 1e-6, logit -13.8, let one draw in ~10^6 open an
-    absorbed edge fully; a run with every edge at 0 then diverged: docs/results.md.)
+    0 and 1 are absorbing, as in the public re-implementations that store mu. Beyond the
+    floor no Logistic draw (|L| <= 16.1) opens a gate with mu < 1e-13 at tau <= 2, and a gate
+    at exactly 0 or 1 is set to it outright (``DependencyGates.absorbed``). (A floor of 1e-6,
+    logit -13.8, let one draw in ~10^6 open an absorbed edge fully: docs/results.md.)
     """
     mu = tf.convert_to_tensor(mu)
     floor = tf.constant(MEAN_FLOOR, mu.dtype)
