@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
-from tfgvae import evaluation  # noqa: E402
-from tfgvae.model import GraphVAE, ModelConfig  # noqa: E402
+from tfgvae.experiments import evaluation  # noqa: E402
+from tfgvae.core.model import GraphVAE, ModelConfig  # noqa: E402
 
 
 def parse():

@@ -24,7 +24,7 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
-from tfgvae.model import GraphVAE, ModelConfig  # noqa: E402
+from tfgvae.core.model import GraphVAE, ModelConfig  # noqa: E402
 
 WRAPPERS = ("<", "ThunkExecutor", "Execute", "__inference", "BlockUntil", "Eager", "TFE_", "Slinky",
             "CpuExecutable", "step")

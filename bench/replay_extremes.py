@@ -20,9 +20,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfgvae import train  # noqa: E402
-from tfgvae.config import TrainConfig  # noqa: E402
-from tfgvae.model import GraphVAE  # noqa: E402
+from tfgvae.training import train  # noqa: E402
+from tfgvae.training.config import TrainConfig  # noqa: E402
+from tfgvae.core.model import GraphVAE  # noqa: E402
 
 KEYS = ("loss", "kl", "reconstruction", "dec_lv_min", "dec_lv_max", "bu_lv_min", "bu_lv_max",
         "bu_mu_absmax", "z_absmax")

@@ -8,6 +8,7 @@ Each run directory holds config.json, gate_history.json (with gate gradients whe
 test_per_example.npz. ``--learned`` and ``--fc`` pair runs by seed (same order); the JSON's
 ``learned_vs_fc`` gives the per-seed test-LL differences, their mean and standard error over
 seeds, and per seed the standard error of the difference over the paired test images.
+``--pair NAME:learned1,...:fc1,...`` adds more such comparisons under ``comparisons[NAME]``.
 ``--figure`` draws Fig. 3a (gate means over epochs, 0.5 line, seeds overlaid) and the per-edge
 KL part of d ELBO / d mu over epochs of the group's first run.
 """
@@ -20,8 +21,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tfgvae import artifacts, figures  # noqa: E402
-from tfgvae.reproduce import Run  # noqa: E402
+from tfgvae.experiments import figures  # noqa: E402
+from tfgvae.training import artifacts  # noqa: E402
+from tfgvae.experiments.reproduce import Run  # noqa: E402
 
 PAPER = {"learning_rate": 1e-3, "lr_decay_epochs": 200, "temperature_decay": 0.99, "initial_temperature": 1.0}
 
@@ -58,7 +60,7 @@ def run_row(workdir):
 
 
 def artifacts_fixed(config, n):
-    from tfgvae.structure import fixed_adjacency
+    from tfgvae.core.structure import fixed_adjacency
     return fixed_adjacency(config["structure"], n, config.get("adjacency"))
 
 
@@ -110,6 +112,7 @@ def main(argv=None):
     p.add_argument("--runs", default="", help="comma-separated run names for the runs list")
     p.add_argument("--learned", default="", help="comma-separated learned-structure runs, by seed")
     p.add_argument("--fc", default="", help="comma-separated FC-VAE runs, same seeds in the same order")
+    p.add_argument("--pair", action="append", default=[], help="NAME:learned1,...:fc1,... (by seed)")
     p.add_argument("--figure", action="append", default=[], help="NAME:run1,run2,...")
     p.add_argument("--output", default="docs/results/mnist_structure.json")
     p.add_argument("--figures_dir", default="docs/results")
@@ -118,6 +121,9 @@ def main(argv=None):
     summary = {"runs": [run_row(d) for d in split(args.runs)]}
     if args.learned:
         summary["learned_vs_fc"] = paired(split(args.learned), split(args.fc))
+    for spec in args.pair:
+        name, learned, fc = spec.split(":")
+        summary.setdefault("comparisons", {})[name] = paired(split(learned), split(fc))
     for spec in args.figure:
         name, runs = spec.split(":", 1)
         group = [Run("mnist", "graph", run_row(d)["seed"], d, {}) for d in split(runs)]
@@ -127,7 +133,7 @@ def main(argv=None):
     with open(args.output + ".tmp", "w") as f:
         json.dump(summary, f, indent=1)
     os.replace(args.output + ".tmp", args.output)
-    print(json.dumps(summary.get("learned_vs_fc", {}), indent=1))
+    print(json.dumps({k: summary[k] for k in ("learned_vs_fc", "comparisons") if k in summary}, indent=1))
 
 
 if __name__ == "__main__":

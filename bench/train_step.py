@@ -24,7 +24,7 @@ import keras  # noqa: E402
 
 from flops import train_flops_per_example  # noqa: E402
 from tfgvae.data.pipeline import PREFETCH_BATCHES, input_options  # noqa: E402
-from tfgvae.model import GraphVAE, ModelConfig  # noqa: E402
+from tfgvae.core.model import GraphVAE, ModelConfig  # noqa: E402
 
 
 def parse(argv=None):
@@ -76,7 +76,7 @@ def peak_rss_mib():
 
 def use_closed_form_node_log_prob():
     """Score nodes with -0.5 sum(log 2pi + logvar + (z - mu)^2 exp(-logvar)) instead of tfd.Normal."""
-    from tfgvae import nodes
+    from tfgvae.core import nodes
     nodes.normal_log_prob = lambda z, mu, logvar: -0.5 * tf.reduce_sum(
         math.log(2 * math.pi) + logvar + tf.square(z - mu) * tf.exp(-logvar), axis=-1)
 

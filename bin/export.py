@@ -10,7 +10,8 @@ from absl import flags, logging  # noqa: E402
 from tfgvae import cli  # noqa: E402
 
 cli.quiet_tensorflow()
-from tfgvae import export, train  # noqa: E402
+from tfgvae.serving import export  # noqa: E402
+from tfgvae.training import train  # noqa: E402
 
 flags.DEFINE_string("workdir", None, "Run directory written by bin/train.py (config.json, checkpoints/).")
 flags.DEFINE_string("export_dir", None, "Where the SavedModel goes (default SavedModels/<run name>).")

@@ -12,7 +12,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
-from tfgvae import data, reproduce, sources  # noqa: E402
+from tfgvae import data  # noqa: E402
+from tfgvae.data import sources  # noqa: E402
+from tfgvae.experiments import reproduce  # noqa: E402
 
 flags.DEFINE_string("dataset", None, f"Dataset of the table: {', '.join(data.DATASETS)}, or an .npz file "
                     "of train/valid/test arrays in [0, 1] (trained with the configs of "

@@ -10,7 +10,7 @@ from absl import flags, logging  # noqa: E402
 from tfgvae import cli  # noqa: E402
 
 cli.quiet_tensorflow()
-from tfgvae import config, tuning  # noqa: E402
+from tfgvae.training import config, tuning  # noqa: E402
 
 config.define_flags()
 flags.mark_flag_as_required("workdir")

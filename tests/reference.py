@@ -90,7 +90,7 @@ def descend(model, gates, noise, bu_mu, bu_lv, training=False, posterior_gates=N
 
 
 def mlp(sequential, x, training):
-    """A keras fc-BN-ELU Sequential (tfgvae.networks.mlp) in float64."""
+    """A keras fc-BN-ELU Sequential (tfgvae.core.networks.mlp) in float64."""
     for layer in sequential.layers:
         if hasattr(layer, "kernel"):
             x = x @ np.asarray(layer.kernel, np.float64) + np.asarray(layer.bias, np.float64)

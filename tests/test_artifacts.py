@@ -1,7 +1,7 @@
 """Figures of the learned structure read right after one epoch (issue 16, item 10)."""
 import numpy as np
 
-from tfgvae import artifacts
+from tfgvae.training import artifacts
 
 
 def test_gate_label_shows_which_side_of_one_half_a_mean_is_on():
@@ -48,8 +48,8 @@ def test_epoch_0_of_the_gate_history_is_the_configured_gate_init(tmp_path):
     logits), not at 0.5, also after training has moved the gates."""
     import json
     from types import SimpleNamespace
-    from tfgvae import figures
-    from tfgvae.model import GraphVAE, ModelConfig
+    from tfgvae.experiments import figures
+    from tfgvae.core.model import GraphVAE, ModelConfig
 
     config = ModelConfig(input_dim=8, num_nodes=3, node_dim=2, gate_init=0.3, gate_lr_multiplier=4.0)
     fresh = np.asarray(GraphVAE(config).gates.means())

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from tfgvae import callbacks
+from tfgvae.training import callbacks
 
 
 def _events(log_dir):
@@ -55,8 +55,8 @@ def test_test_log_likelihood_follows_its_schedule_and_resumes(tmp_path, tiny_dat
     """Fig. 5's periodic test LL: due every k epochs and after the last; the same fixed subset
     and samples as ``evaluate_model`` on that subset; a resumed run extends the file."""
     import json
-    from tfgvae import evaluation
-    from tfgvae.model import GraphVAE, ModelConfig
+    from tfgvae.experiments import evaluation
+    from tfgvae.core.model import GraphVAE, ModelConfig
 
     keras.utils.set_random_seed(0)
     model = GraphVAE(ModelConfig(num_nodes=3, node_dim=2), seed=0)

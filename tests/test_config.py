@@ -3,8 +3,8 @@ import dataclasses
 
 import pytest
 
-from tfgvae.config import TrainConfig
-from tfgvae.model import ModelConfig
+from tfgvae.training.config import TrainConfig
+from tfgvae.core.model import ModelConfig
 
 
 def test_model_config_carries_every_shared_field_and_derives_the_rest():

@@ -9,10 +9,11 @@ import pytest
 import tensorflow as tf
 import keras
 
-from tfgvae import adjacency, callbacks, structure
-from tfgvae.config import TrainConfig
-from tfgvae.model import GraphVAE, ModelConfig
-from tfgvae.schedules import Schedule
+from tfgvae.core import adjacency, structure
+from tfgvae.training import callbacks
+from tfgvae.training.config import TrainConfig
+from tfgvae.core.model import GraphVAE, ModelConfig
+from tfgvae.core.schedules import Schedule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,7 +52,7 @@ def test_custom_structure_equal_to_a_builtin_one_trains_identically(builtin):
 
 
 def test_structure_json_of_a_run_is_a_custom_structure(tmp_path):
-    path = tmp_path / "structure.json"  # as tfgvae.artifacts writes it
+    path = tmp_path / "structure.json"  # as tfgvae.training.artifacts writes it
     path.write_text(json.dumps({"structure": "graph", "map_adjacency": [[0, 0, 0], [1, 0, 0], [0, 1, 0]]}))
     matrix = adjacency.check_adjacency(adjacency.read_adjacency(str(path)), 3)
     config = TrainConfig(structure="custom", adjacency=matrix, num_nodes=3, latent_dim=6)

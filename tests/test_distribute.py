@@ -27,8 +27,8 @@ def main(out, *runs):
     import keras
 
     keras.config.disable_traceback_filtering()  # full tracebacks in failing tests
-    from tfgvae import train
-    from tfgvae.config import TrainConfig
+    from tfgvae.training import train
+    from tfgvae.training.config import TrainConfig
 
     if os.environ.get("TEST_OPTIMIZER") == "sgd":  # see test_mirrored_two_cpus_matches_one_device
         import keras

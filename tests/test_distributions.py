@@ -6,8 +6,8 @@ import tensorflow_probability as tfp
 import keras
 
 import reference
-from tfgvae import nodes, structure
-from tfgvae.model import GraphVAE, ModelConfig
+from tfgvae.core import nodes, structure
+from tfgvae.core.model import GraphVAE, ModelConfig
 
 tfd = tfp.distributions
 

@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 
 import data_fixtures
-from tfgvae import callbacks, export, train
-from tfgvae.config import TrainConfig
+from tfgvae.serving import export
+from tfgvae.training import callbacks, train
+from tfgvae.training.config import TrainConfig
 from tfgvae.data import DATASETS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,7 +84,7 @@ def test_saved_model_uses_its_signatures(run, tmp_path):
 
 
 def test_data_note_keeps_the_split_clause_off_test_runs():
-    from tfgvae import evaluation
+    from tfgvae.experiments import evaluation
 
     assert "last 10,000" in evaluation.data_note(DATASETS["mnist"], "valid")
     test_note = evaluation.data_note(DATASETS["mnist"], "test")

@@ -15,10 +15,12 @@ import keras
 from scipy import stats
 from scipy.special import logsumexp
 
-from tfgvae import artifacts, evaluation, likelihoods
-from tfgvae.model import GraphVAE, ModelConfig
-from tfgvae.nodes import normal_log_prob
-from tfgvae.structure import fixed_adjacency
+from tfgvae.core import likelihoods
+from tfgvae.experiments import evaluation
+from tfgvae.training import artifacts
+from tfgvae.core.model import GraphVAE, ModelConfig
+from tfgvae.core.nodes import normal_log_prob
+from tfgvae.core.structure import fixed_adjacency
 
 REAL_DATA_DIR = pathlib.Path(os.environ.get("TFGVAE_DATA_DIR")
                              or pathlib.Path(__file__).resolve().parents[2] / "shared" / "data")

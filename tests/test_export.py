@@ -10,10 +10,13 @@ import tensorflow as tf
 import keras
 
 import reference
-from tfgvae import callbacks, distributions, evaluation, export, train
-from tfgvae.config import TrainConfig
+from tfgvae.core import distributions
+from tfgvae.experiments import evaluation
+from tfgvae.serving import export
+from tfgvae.training import callbacks, train
+from tfgvae.training.config import TrainConfig
 from tfgvae.data import DATASETS
-from tfgvae.model import GraphVAE, ModelConfig
+from tfgvae.core.model import GraphVAE, ModelConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 D, N, ND = 16, 3, 2

@@ -9,8 +9,8 @@ import tensorflow as tf
 import keras
 
 import reference
-from tfgvae import nodes
-from tfgvae.model import GraphVAE, ModelConfig
+from tfgvae.core import nodes
+from tfgvae.core.model import GraphVAE, ModelConfig
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 import flops  # noqa: E402
@@ -81,7 +81,7 @@ def test_optimized_elbo_equals_reference_elbo(training):
 
 @pytest.mark.parametrize("shared_gates", [False, True])
 def test_gradients_and_moving_statistics_agree_between_paths(shared_gates):
-    """The looped pass's hand-written backward (tfgvae.descent) against autodiff of the unrolled one."""
+    """The looped pass's hand-written backward (tfgvae.core.descent) against autodiff of the unrolled one."""
     x, gates, noise = _inputs(3)
     gates = gates[:1] if shared_gates else gates  # one structure for the whole batch: (1, N, N)
     results = []

@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 import keras
 
-from tfgvae import gate_gradients, nodes
-from tfgvae.model import GraphVAE, ModelConfig
-from tfgvae.schedules import Schedule
+from tfgvae.core import gate_gradients, nodes
+from tfgvae.core.model import GraphVAE, ModelConfig
+from tfgvae.core.schedules import Schedule
 
 MU = np.array([[0, 0, 0], [0.35, 0, 0], [0.6, 0.7, 0]], np.float32)
 EDGES = {"2_1": (1, 0), "3_1": (2, 0), "3_2": (2, 1)}

@@ -5,8 +5,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import keras
 
-from tfgvae import structure
-from tfgvae.model import GraphVAE, ModelConfig
+from tfgvae.core import structure
+from tfgvae.core.model import GraphVAE, ModelConfig
 
 MU = np.array([[0, 0, 0, 0], [0.3, 0, 0, 0], [0.55, 0.8, 0, 0], [0.1, 0.45, 0.93, 0]])
 EDGES = [(j, i) for j in range(4) for i in range(j)]

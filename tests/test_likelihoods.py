@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgvae import likelihoods
-from tfgvae.model import GraphVAE, ModelConfig
+from tfgvae.core import likelihoods
+from tfgvae.core.model import GraphVAE, ModelConfig
 
 
 def test_bernoulli_log_likelihood_matches_numpy():

@@ -5,8 +5,8 @@ import tensorflow as tf
 import keras
 
 import reference
-from tfgvae.model import GraphVAE, ModelConfig
-from tfgvae.schedules import Schedule
+from tfgvae.core.model import GraphVAE, ModelConfig
+from tfgvae.core.schedules import Schedule
 
 
 def _model(structure="graph", nodes=4, node_dim=3, input_dim=20, **kw):

@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 import keras
 
-from tfgvae import evaluation, export
-from tfgvae.model import GraphVAE, ModelConfig
+from tfgvae.experiments import evaluation
+from tfgvae.serving import export
+from tfgvae.core.model import GraphVAE, ModelConfig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHAPE = (8, 8, 1)

@@ -3,7 +3,7 @@ import numpy as np
 import tensorflow as tf
 
 import reference
-from tfgvae import nodes
+from tfgvae.core import nodes
 
 
 def test_fuse_matches_precision_weighted_closed_form():

@@ -1,4 +1,4 @@
-"""Your own data (tfgvae.sources): arrays, tf.data.Datasets and .npz files go wherever a registered
+"""Your own data (tfgvae.data.sources): arrays, tf.data.Datasets and .npz files go wherever a registered
 name goes (training, evaluation, reproduce), with the signatures' one-line errors."""
 import json
 import os
@@ -10,8 +10,10 @@ import pytest
 import tensorflow as tf
 
 from test_networks import SHAPE, conv_encoder, deconv_decoder, images
-from tfgvae import evaluation, reproduce, runs, sources, train
-from tfgvae.config import TrainConfig
+from tfgvae.data import sources
+from tfgvae.experiments import evaluation, reproduce
+from tfgvae.training import runs, train
+from tfgvae.training.config import TrainConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(num_nodes=2, latent_dim=4, batch_size=8, epochs=2, steps_per_epoch=3, validation_steps=1,

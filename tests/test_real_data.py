@@ -6,8 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from tfgvae import data, reproduce, train
-from tfgvae.config import config_from_flagfile
+from tfgvae import data
+from tfgvae.experiments import reproduce
+from tfgvae.training import train
+from tfgvae.training.config import config_from_flagfile
 
 STEPS = 300
 VALIDATION_STEPS = 30  # 1,920 validation images

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from tfgvae import data, reproduce
-from tfgvae.config import TrainConfig
+from tfgvae import data
+from tfgvae.experiments import reproduce
+from tfgvae.training.config import TrainConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -20,7 +21,7 @@ STEPS = 7  # steps per epoch of the schedules' learning rate
 def _trained_with(flags):
     """(TrainConfig, learning rate at a step) of the optimizer that training builds from a
     schedule's flags (``train.optimizer``)."""
-    from tfgvae import train
+    from tfgvae.training import train
     config = TrainConfig(epochs=flags["epochs"], lr_decay_epochs=flags["lr_decay_epochs"],
                          temperature_decay=flags["temperature_decay"], lr_decay_factor=0.75)
     optimizer = train.optimizer(config, STEPS)
@@ -213,7 +214,7 @@ def _write_config(workdir, config):
 
 def test_omniglot_alphabets_trains_with_the_omniglot_configs(tmp_path):
     """The old split has no configs of its own: the omniglot ones, with --dataset overridden."""
-    from tfgvae.config import config_from_flagfile
+    from tfgvae.training.config import config_from_flagfile
     run = reproduce.plan("omniglot_alphabets", ["ladder"], [0], str(tmp_path), epochs=3)[0]
     train, _ = reproduce.commands(run, 10)
     assert train[1:4] == ["-m", "tfgvae", "train"]

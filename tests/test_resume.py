@@ -66,8 +66,8 @@ def test_sigkill_mid_epoch_then_rerun_resumes_and_matches(tmp_path, tiny_data):
 def test_non_finite_batch_stops_run_and_keeps_last_good_checkpoint(tmp_path, tiny_data, monkeypatch):
     import tensorflow as tf
 
-    from tfgvae import callbacks, train
-    from tfgvae.config import TrainConfig
+    from tfgvae.training import callbacks, train
+    from tfgvae.training.config import TrainConfig
 
     monkeypatch.setenv("TFGVAE_DATA_DIR", tiny_data)
     monkeypatch.setenv("TFGVAE_CACHE_DIR", str(tmp_path / "cache"))

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 import keras
 
-from tfgvae import export
-from tfgvae.model import GraphVAE, ModelConfig
+from tfgvae.serving import export
+from tfgvae.core.model import GraphVAE, ModelConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "bin", "sample.py")

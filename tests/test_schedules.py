@@ -4,9 +4,9 @@ import pytest
 import tensorflow as tf
 import keras
 
-from tfgvae.config import TrainConfig
-from tfgvae.model import GraphVAE, ModelConfig
-from tfgvae.schedules import Schedule
+from tfgvae.training.config import TrainConfig
+from tfgvae.core.model import GraphVAE, ModelConfig
+from tfgvae.core.schedules import Schedule
 
 
 def test_temperature_and_kl_weight_by_step():

@@ -5,7 +5,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import keras
 
-from tfgvae import structure
+from tfgvae.core import structure
 
 
 def _samples(logits, tau, n=200_000, seed=0):
@@ -104,7 +104,7 @@ def test_gate_init_sets_the_initial_bernoulli_means():
     np.testing.assert_allclose(means[np.tril_indices(4, -1)], 0.8, rtol=1e-6)
     assert np.all(means[np.triu_indices(4)] == 0)
     with pytest.raises(ValueError, match="gate_init"):
-        from tfgvae.model import ModelConfig
+        from tfgvae.core.model import ModelConfig
         ModelConfig(gate_init=1.0)
 
 

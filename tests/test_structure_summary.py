@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 import structure_summary  # noqa: E402
-from tfgvae.config import TrainConfig  # noqa: E402
+from tfgvae.training.config import TrainConfig  # noqa: E402
 
 
 def _run(root, name, seed, structure, ll, per_image, means, **config):
@@ -38,7 +38,7 @@ def test_summary_pairs_by_seed_and_draws_figures(tmp_path):
             _run(tmp_path, "f1", 1, "fc", -91.0, [-91, -91, -91, -91], fc, **kw)]
     out = tmp_path / "out" / "s.json"
     structure_summary.main([f"--runs_dir={tmp_path}", f"--runs={','.join(runs)}", "--learned=g0,g1", "--fc=f0,f1",
-                            "--figure=demo:g0,g1", f"--output={out}", f"--figures_dir={tmp_path}"])
+                            "--pair=one_seed:g1:f1", "--figure=demo:g0,g1", f"--output={out}", f"--figures_dir={tmp_path}"])
     summary = json.loads(out.read_text())
     g0 = summary["runs"][0]
     assert g0["parameterization"] == "mean" and g0["schedule"] == "paper" and g0["epochs"] == 2
@@ -47,6 +47,8 @@ def test_summary_pairs_by_seed_and_draws_figures(tmp_path):
     pair = summary["learned_vs_fc"]
     assert pair["seeds"] == [0, 1] and pair["paired_differences"] == pytest.approx([0.5, -0.5])
     assert pair["mean"] == pytest.approx(0.0) and pair["stderr"] == pytest.approx(np.std([0.5, -0.5], ddof=1) / np.sqrt(2))
+    assert summary["comparisons"]["one_seed"]["paired_differences"] == pytest.approx([-0.5])
+    assert summary["comparisons"]["one_seed"]["stderr"] is None  # one seed: no spread over seeds
     d0 = np.array([1.0, 0.0, 1.0, 0.0])  # g0 - f0 per image
     assert pair["per_seed_image_stderr"][0] == pytest.approx(d0.std(ddof=1) / 2)
     assert (tmp_path / "mnist_fig3a_demo.png").stat().st_size > 1000

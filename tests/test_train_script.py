@@ -46,8 +46,8 @@ VARIANT_CONFIGS = [c for c in CONFIGS if c not in SCRIPT_CONFIGS]
 def test_variant_config_trains_in_process(config, tmp_path, tiny_data, monkeypatch):
     """Every baseline config, parsed by absl as bin/train.py parses it, trains end to end into a
     temp dir (train.train_and_evaluate, without the SavedModel: --noexport)."""
-    from tfgvae import train
-    from tfgvae.config import config_from_flagfile
+    from tfgvae.training import train
+    from tfgvae.training.config import config_from_flagfile
 
     monkeypatch.setenv("TFGVAE_CACHE_DIR", str(tmp_path / "cache"))
     export = tmp_path / "export"
@@ -160,7 +160,7 @@ def test_missing_data_fails_with_one_line(tmp_path):
 
 
 def test_steps_per_execution_divides_every_fit_call_and_0_picks_one():
-    from tfgvae.train import steps_per_execution
+    from tfgvae.training.train import steps_per_execution
 
     epoch = "training steps of an epoch"
     assert steps_per_execution(0, {781: epoch}) == 11  # MNIST at batch 64: 11 x 71
@@ -182,7 +182,7 @@ def test_help_lists_this_programs_flags_as_the_readme_does(tmp_path):
     proc = run_train(["--help"], tmp_path, None)
     assert proc.returncode == 0, proc.stderr[-2000:]
     shown = set(re.findall(r"^  --(?:\[no\])?(\w+):", proc.stdout, re.M))
-    from tfgvae.structure import STRUCTURES
+    from tfgvae.core.structure import STRUCTURES
     assert f"--structure: <{'|'.join(STRUCTURES)}>" in proc.stdout and "tpu_address" in shown
     from tfgvae.data import DATASETS
     dataset_help = proc.stdout.split("--dataset:")[1].split("\n  --")[0]

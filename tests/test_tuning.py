@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import data_fixtures
-from tfgvae import tuning
+from tfgvae.training import tuning
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,7 +25,7 @@ def test_divisors_and_space():
 
 def test_trial_config_factorizes_latent_dim():
     import keras_tuner as kt
-    from tfgvae.config import TrainConfig
+    from tfgvae.training.config import TrainConfig
     from tfgvae.data import DATASETS
 
     hm = tuning.GraphVAEHyperModel(TrainConfig(), tuning.SearchSpace(latent_dims=(12, 8)),

@@ -8,7 +8,9 @@ import sys
 
 from absl import flags, logging
 
-from tfgvae import atomic, config, evaluation, reports, train
+from tfgvae import atomic
+from tfgvae.experiments import evaluation, reports
+from tfgvae.training import config, train
 
 FLAGS = flags.FLAGS
 

@@ -1,7 +1,7 @@
 """The Graph VAE model and its expected-ELBO objective (Sec. 3, Eqs. 5-8, App. B).
 
 One ``GraphVAE`` class serves all four structures (``graph``, ``fc``, ``ladder``,
-``vae``): they differ only in their gates (``tfgvae.structure``). Layers pass tensors;
+``vae``): they differ only in their gates (``tfgvae.core.structure``). Layers pass tensors;
 distributions are built inside the step where log-probabilities are needed.
 """
 import dataclasses
@@ -11,10 +11,11 @@ import math
 import tensorflow as tf
 import keras
 
-from tfgvae import distribute, distributions, gate_gradients, likelihoods, networks
-from tfgvae.nodes import BottomUpHeads, TopDownHeads, sample_node
-from tfgvae.schedules import Schedule, ScheduledModel
-from tfgvae.structure import GATE_PARAMETERIZATIONS, DependencyGates, validate_structure
+from tfgvae.core import distributions, gate_gradients, likelihoods, networks
+from tfgvae.training import distribute
+from tfgvae.core.nodes import BottomUpHeads, TopDownHeads, sample_node
+from tfgvae.core.schedules import Schedule, ScheduledModel
+from tfgvae.core.structure import GATE_PARAMETERIZATIONS, DependencyGates, validate_structure
 
 MAX_LOGGED_NODES = 10  # per-node KL and per-gate means appear in the logs up to this many nodes
 LOOP_MIN_NODES = 8  # descend in a tf.while_loop from this many nodes on (docs/performance.md)
@@ -56,7 +57,7 @@ class ModelConfig:
     head_hidden: int | None = None  # width of MLP_BU's hidden layer (default ``hidden``); footnote 2
     gate_init: float = 0.5  # initial Bernoulli mean of every learned gate
     gate_lr_multiplier: float = 1.0  # the gates' logits move this many times faster (see DependencyGates)
-    adjacency: tuple | None = None  # structure "custom": c[j][i], 0/1 (tfgvae.adjacency)
+    adjacency: tuple | None = None  # structure "custom": c[j][i], 0/1 (tfgvae.core.adjacency)
     freezable_gates: bool = False  # learned gates carry the variables that freeze them (--freeze_structure_epoch)
     encoder_graph: str = "shared"  # "shared": q's top-down heads read c * z_pa; "fc": all parents (Sec. 4.3)
     gate_parameterization: str = "logit"  # the learned weight: logit(mu), or mu itself (Eq. 9; DependencyGates)
@@ -317,13 +318,13 @@ class GraphVAE(ScheduledModel, keras.Model):
     def log_likelihood(self, x, num_samples=5000, seed=0, batch_size=None):
         """Importance-sampled log p(x | c_MAP) per example in nats (numpy (B,)), k = ``num_samples``;
         in one batch (``batch_size`` None) the SavedModel's ``log_likelihood(x, k, seed)``."""
-        from tfgvae import evaluation
+        from tfgvae.experiments import evaluation
         return evaluation.examples_log_likelihood(self, x, num_samples, seed, batch_size)
 
     def elbo(self, x, seed=0, batch_size=None):
         """Single-sample ELBO per example (Eq. 5) under c_MAP in nats (numpy (B,)), as the
         SavedModel's ``elbo(x, seed)``."""
-        from tfgvae import evaluation
+        from tfgvae.experiments import evaluation
         return evaluation.examples_elbo(self, x, seed, batch_size)
 
     # ----------------------------------------------------------------------------- Keras steps
@@ -422,7 +423,7 @@ class GraphVAE(ScheduledModel, keras.Model):
     # ----------------------------------------------------------------------------- distributions
     def prior_distribution(self, z, gates=None):
         """p(z_n | c * z_pa(n)) of every node at parent values z (B, N, N'), as a tfd object
-        (batch (B, N), event (N',); ``tfgvae.distributions``). gates default to the MAP structure."""
+        (batch (B, N), event (N',); ``tfgvae.core.distributions``). gates default to the MAP structure."""
         return distributions.prior(self, z, self.gates.map() if gates is None else gates)
 
     def posterior_distribution(self, x, z, gates=None):

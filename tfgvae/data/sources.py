@@ -1,6 +1,6 @@
 """Where examples come from: a registered dataset, an .npz file, numpy arrays or a tf.data.Dataset.
 
-``resolve(data)`` gives a ``Source`` that training (``tfgvae.train``), evaluation and
+``resolve(data)`` gives a ``Source`` that training (``tfgvae.training.train``), evaluation and
 ``reproduce`` read the same way. Your own data are values in [0, 1], used as they are (no
 binarization), one example per row of shape (n, *example_shape):
 

@@ -80,7 +80,7 @@ class NodeBatchNorm(keras.layers.Layer):
                                            name="moving_mean")
         self.moving_var = self.add_weight(shape=shape, initializer="ones", trainable=False,
                                           name="moving_variance")
-        self.synchronized = False  # moments over all replicas (tfgvae.distribute.synchronize_batch_norm)
+        self.synchronized = False  # moments over all replicas (tfgvae.training.distribute.synchronize_batch_norm)
 
     def update(self, moments):
         """moments: [(mean, var)] for nodes 0..n-1 in order, from training-mode ``batch_norm``."""
@@ -255,12 +255,12 @@ class TopDownHeads(keras.layers.Layer):
         The graph (and XLA's compile time) no longer grows with N. Each child pulls its
         first-layer pre-activation from all parents in one matmul with ``child_kernels``
         (whose zero rows for non-parents also void any gate off the lower triangle); the
-        backward pass is a loop of its own (``tfgvae.descent``).
+        backward pass is a loop of its own (``tfgvae.core.descent``).
         """
         if self.ungated_posterior or self.shared_weights:
             raise ValueError("the looped latent pass has two independent, equally gated streams: "
                              "encoder_graph 'fc' and top_down 'shared' descend unrolled")
-        from tfgvae.descent import looped_pass  # descent builds on this module
+        from tfgvae.core.descent import looped_pass  # descent builds on this module
         z, log_q, log_p, mean, var = looped_pass(self, z_root, gates, noise, bottom_up, training)
         if training:
             self.bn1.update_stacked(mean, var)

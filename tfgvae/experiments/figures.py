@@ -2,14 +2,14 @@
 DAG), Fig. 5 (test log-likelihood of every structure over training, mean and spread over
 seeds) and Fig. 6 (t-SNE of the data and of the posterior means of Graph VAE and VAE).
 
-Each function takes ``tfgvae.reproduce.Run`` objects and writes one PNG atomically.
+Each function takes ``tfgvae.experiments.reproduce.Run`` objects and writes one PNG atomically.
 """
 import json
 import os
 
 import numpy as np
 
-from tfgvae import artifacts
+from tfgvae.training import artifacts
 
 STRUCTURE_COLORS = {"vae": "tab:gray", "ladder": "tab:blue", "fc": "tab:orange", "graph": "tab:red"}
 
@@ -110,7 +110,8 @@ def figure5(runs, path, unit="nats"):
 
 def posterior_means(workdir, batches, num_samples=10, batch_size=100):
     """E_q[z | x] (n, M) of a run's model under its MAP structure (importance-sample means)."""
-    from tfgvae import evaluation, export
+    from tfgvae.experiments import evaluation
+    from tfgvae.serving import export
     model, _, _ = export.load_run(workdir)
     fn = evaluation.model_batch_fn(model, num_samples, num_samples)
     out = evaluation.run_batches(fn, batches, batch_size, progress=False)
@@ -122,7 +123,8 @@ def figure6(graph_run, vae_run, path, data_dir=None, examples=2000, seed=0):
     on the first ``examples`` test images, coloured by class. Needs labelled data."""
     from matplotlib.figure import Figure
     from sklearn.manifold import TSNE
-    from tfgvae import data, evaluation
+    from tfgvae import data
+    from tfgvae.experiments import evaluation
     _, labels = data.load_pixels(graph_run.dataset, "test", data_dir)
     labels = np.asarray(labels[:examples])
     if labels.min() < 0 or labels.max() > 9:

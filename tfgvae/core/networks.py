@@ -8,8 +8,8 @@ head adds).
 """
 import keras
 
-from tfgvae.nodes import BN_EPSILON, BN_MOMENTUM
-from tfgvae.sources import shape_text
+from tfgvae.core.nodes import BN_EPSILON, BN_MOMENTUM
+from tfgvae.data.sources import shape_text
 
 
 def mlp(widths, name, final_activation=False):

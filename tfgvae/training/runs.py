@@ -8,10 +8,10 @@ import os
 
 import tensorflow as tf
 
-from tfgvae import sources
-from tfgvae.config import TrainConfig
+from tfgvae.data import sources
+from tfgvae.training.config import TrainConfig
 from tfgvae.data import DATASETS, DatasetInfo
-from tfgvae.model import GraphVAE
+from tfgvae.core.model import GraphVAE
 
 
 def build_model(config, info, encoder=None, decoder=None):

@@ -11,8 +11,8 @@ The estimator is generic over a model exposing ``bottom_up_gaussians(x, training
 ``descend(gates, noise, bottom_up, training)``, ``decode(z, training)``, ``gates.map()``
 and ``config.{num_nodes, node_dim, likelihood}``; a model may override the observation
 log-density with ``observation_log_prob(x, params)`` (the tests' linear-Gaussian double).
-Whole splits (a registered dataset or your own data, ``tfgvae.sources``) are summarized by
-``tfgvae.reports``.
+Whole splits (a registered dataset or your own data, ``tfgvae.data.sources``) are summarized by
+``tfgvae.experiments.reports``.
 """
 import os
 import sys
@@ -21,8 +21,10 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfgvae import artifacts, likelihoods, runs, sources
-from tfgvae.reports import (  # noqa: F401  (Table 1 from per-example values; re-exported)
+from tfgvae.core import likelihoods
+from tfgvae.data import sources
+from tfgvae.training import artifacts, runs
+from tfgvae.experiments.reports import (  # noqa: F401  (Table 1 from per-example values; re-exported)
     ACTIVE_UNIT_THRESHOLD, active_units, active_units_warning, data_note, format_table, mean_and_stderr,
     save_per_example, summarize)
 
@@ -189,7 +191,7 @@ def importance_log_likelihood(model, x, num_samples=DEFAULT_NUM_SAMPLES,
 def test_dataset(dataset, split="test", data_dir=None, *, batch_size, limit=None, seed=0):
     """(info, batches) of the evaluation data: the split's fixed binarization (binary data) or, for
     8-bit data, x = (pixel + u) / 256 with u ~ U(0, 1) drawn from ``seed`` (docs/evaluation.md).
-    ``dataset``: a registered name or your own data (``tfgvae.sources``)."""
+    ``dataset``: a registered name or your own data (``tfgvae.data.sources``)."""
     source = sources.resolve(dataset, data_dir, where="evaluation")
     return source.info, source.evaluation_batches(split, batch_size, limit=limit, seed=seed)
 
@@ -259,7 +261,7 @@ def evaluate_model(model, dataset, split="test", data_dir=None, *, num_samples=D
                    chunk_size=DEFAULT_CHUNK_SIZE, batch_size=DEFAULT_BATCH_SIZE, limit=None, seed=0,
                    jit_compile=DEFAULT_JIT_COMPILE, progress=True):
     """(summary dict, per-example dict) of ``model`` on a split (see ``summarize``) of ``dataset``:
-    a registered name or your own data (``tfgvae.sources``; an array or Dataset is the split)."""
+    a registered name or your own data (``tfgvae.data.sources``; an array or Dataset is the split)."""
     source = sources.resolve(dataset, data_dir, likelihood=model.config.likelihood, where="evaluate_model",
                              example_shape=model.config.example_shape)
     info, ds = source.info, source.evaluation_batches(split, batch_size, limit=limit, seed=seed)

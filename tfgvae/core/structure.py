@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import keras
 
-from tfgvae.adjacency import check_adjacency
+from tfgvae.core.adjacency import check_adjacency
 
 tfd = tfp.distributions
 STRUCTURES = ("graph", "fc", "ladder", "vae", "custom")

@@ -7,9 +7,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgvae import artifacts, atomic, callbacks, distribute, export, sources, summaries
-from tfgvae.config import RESUMABLE_FIELDS, TrainConfig
-from tfgvae.runs import build_model  # noqa: F401  (also tfgvae.train.build_model)
+from tfgvae import atomic
+from tfgvae.data import sources
+from tfgvae.serving import export
+from tfgvae.training import artifacts, callbacks, distribute, summaries
+from tfgvae.training.config import RESUMABLE_FIELDS, TrainConfig
+from tfgvae.training.runs import build_model  # noqa: F401  (also tfgvae.training.train.build_model)
 
 
 def prepare_workdir(config, workdir):
@@ -42,7 +45,7 @@ def compile_model(model, config, steps_per_epoch, steps_per_execution=1):
 
 
 def source_of(config, data=None):
-    """(Source, config) of a run: ``data`` (your own, ``tfgvae.sources``) or ``config.dataset``;
+    """(Source, config) of a run: ``data`` (your own, ``tfgvae.data.sources``) or ``config.dataset``;
     for your own data the config records its name, example shape and likelihood."""
     where = "train_and_evaluate"
     source = sources.resolve(config.dataset if data is None else data, config.data_dir,
@@ -137,7 +140,7 @@ def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
     """Train (resuming from ``workdir`` if it holds a checkpoint), validate, export (unless
     ``config.export`` is False); return metrics.
 
-    ``data``: your own data instead of ``config.dataset`` (``tfgvae.sources``: a dict of
+    ``data``: your own data instead of ``config.dataset`` (``tfgvae.data.sources``: a dict of
     train/valid(/test) arrays or tf.data.Datasets, or an .npz file); ``encoder``, ``decoder``:
     your own networks (``GraphVAE``). Runs under ``config.strategy``; every process of a
     multi-worker run calls this with the same (shared) ``workdir``, and only the chief writes.

@@ -10,13 +10,13 @@ import os
 
 from absl import flags
 
-from tfgvae.adjacency import check_adjacency, read_adjacency
+from tfgvae.core.adjacency import check_adjacency, read_adjacency
 from tfgvae.data import DATASETS
-from tfgvae.distribute import STRATEGIES
-from tfgvae.model import ENCODER_GRAPHS, TOP_DOWN, ModelConfig
-from tfgvae.schedules import Schedule
-from tfgvae.sources import is_dataset_name, unknown_dataset_message
-from tfgvae.structure import GATE_PARAMETERIZATIONS, STRUCTURES, validate_structure
+from tfgvae.training.distribute import STRATEGIES
+from tfgvae.core.model import ENCODER_GRAPHS, TOP_DOWN, ModelConfig
+from tfgvae.core.schedules import Schedule
+from tfgvae.data.sources import is_dataset_name, unknown_dataset_message
+from tfgvae.core.structure import GATE_PARAMETERIZATIONS, STRUCTURES, validate_structure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,7 @@ class TrainConfig:
     edge_cost: float = 0.0  # lambda of the sparsity cost lambda * sum(mu) (nats per edge and example)
     log_gate_gradients: bool = False  # per-edge d ELBO / d mu by part, in gate_history.json and TensorBoard
     top_down: str = "independent"  # "shared": one top-down MLP per node for p and q (ys1998's code)
-    # Not flags: what a run on your own data (tfgvae.sources) records of it; None: the dataset's.
+    # Not flags: what a run on your own data (tfgvae.data.sources) records of it; None: the dataset's.
     input_shape: tuple | None = None
     likelihood: str | None = None
 

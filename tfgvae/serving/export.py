@@ -14,10 +14,11 @@ import tempfile
 import tensorflow as tf
 import keras
 
-from tfgvae import evaluation, likelihoods
-from tfgvae.model import seed_keys
-from tfgvae.sources import finite_message, image_shape_for, range_message, shape_text
-from tfgvae.runs import load_run  # noqa: F401  (restoring lives in tfgvae.runs; kept for callers)
+from tfgvae.core import likelihoods
+from tfgvae.experiments import evaluation
+from tfgvae.core.model import seed_keys
+from tfgvae.data.sources import finite_message, image_shape_for, range_message, shape_text
+from tfgvae.training.runs import load_run  # noqa: F401  (restoring lives in tfgvae.training.runs; kept for callers)
 
 SIGNATURES = ("serve", "sample", "encode", "decode", "reconstruct", "elbo", "log_likelihood",
               "structure", "info")

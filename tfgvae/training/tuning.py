@@ -11,7 +11,9 @@ import os
 
 import keras_tuner as kt
 
-from tfgvae import atomic, export, train
+from tfgvae import atomic
+from tfgvae.serving import export
+from tfgvae.training import train
 
 OBJECTIVE = kt.Objective("val_loss", direction="min")
 TUNERS = ("random", "hyperband", "bayesian")

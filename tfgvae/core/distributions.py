@@ -17,7 +17,7 @@ tested against tfd in float64 (tests/test_distributions.py).
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfgvae.nodes import fuse, normal
+from tfgvae.core.nodes import fuse, normal
 
 tfd = tfp.distributions
 

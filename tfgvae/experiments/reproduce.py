@@ -19,9 +19,10 @@ import time
 
 import numpy as np
 
-from tfgvae import atomic, data, sources
+from tfgvae import atomic, data
+from tfgvae.data import sources
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STRUCTURE_ORDER = ("vae", "ladder", "fc", "graph")  # Table 1's rows
 TEMPLATES = {"bernoulli": "mnist", "gaussian": "cifar10"}  # whose configs your own data train with
 PAPER_LR_DECAY_EPOCHS = 200
@@ -82,7 +83,7 @@ class Run:
 
 
 def write_npz(splits, path, likelihood="bernoulli"):
-    """Your own splits (``tfgvae.sources``) as the .npz file the runs' processes read; its path."""
+    """Your own splits (``tfgvae.data.sources``) as the .npz file the runs' processes read; its path."""
     source = sources.resolve(splits, likelihood=likelihood, where="reproduce")
     arrays = {split: part if isinstance(part, np.ndarray) else np.stack(list(part.as_numpy_iterator()))
               for split, part in source.parts.items()}
@@ -144,8 +145,8 @@ def plan(dataset, structures, seeds, workdir, epochs=None, extra_flags=None, hea
 
 def parameter_count(dataset, structure, head_hidden=None, **flags):
     """Trainable parameters of a structure's model as its config builds it (gates included)."""
-    from tfgvae import train
-    from tfgvae.config import config_from_flagfile
+    from tfgvae.training import train
+    from tfgvae.training.config import config_from_flagfile
     if head_hidden:
         flags["head_hidden"] = head_hidden
     config, _ = config_from_flagfile(config_file(dataset, structure), **dict(flags, dataset=dataset))
@@ -314,7 +315,7 @@ def collect(runs, num_samples, limit=None):
 def _trained_config(run):
     """The TrainConfig the run was trained with (its config.json; a finished run found by a
     later plan may differ from that plan), else None."""
-    from tfgvae.config import TrainConfig
+    from tfgvae.training.config import TrainConfig
     if os.path.exists(os.path.join(run.workdir, "config.json")):
         return TrainConfig.load(run.workdir)
     return None
@@ -379,7 +380,7 @@ def write_table(table, dataset, out_dir):
 
 def write_figures(runs, dataset, out_dir, data_dir=None, tsne_examples=2000):
     """Figs. 3, 5 and 6 of one table into ``out_dir``; returns the paths written."""
-    from tfgvae import figures
+    from tfgvae.experiments import figures
     prefix = os.path.join(out_dir, label(dataset))
     written = []
     graph = [r for r in runs if r.structure == "graph" and os.path.exists(r.results_path)]
@@ -401,7 +402,7 @@ def reproduce(dataset, structures=STRUCTURE_ORDER, seeds=(0, 1, 2, 3, 4), workdi
     """Train, evaluate, tabulate and plot; returns (table dict, written paths, failed run names).
 
     ``dataset``: a registered name, an .npz file, or your own splits ({"train", "valid", "test"}:
-    arrays or tf.data.Datasets, ``tfgvae.sources``), written to ``<workdir>/own_data/data.npz``.
+    arrays or tf.data.Datasets, ``tfgvae.data.sources``), written to ``<workdir>/own_data/data.npz``.
     ``budget`` epochs per run (default: the paper's), on the ``schedule_kind`` schedule."""
     if not isinstance(dataset, (str, os.PathLike)):
         dataset = write_npz(dataset, os.path.join(workdir, "own_data", "data.npz"))

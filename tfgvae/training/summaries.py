@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgvae import artifacts, likelihoods
+from tfgvae.core import likelihoods
+from tfgvae.training import artifacts
 
 
 class ConsoleLog(keras.callbacks.Callback):

@@ -1,6 +1,6 @@
 """Training callbacks: gate-mean history, NaN guard, atomic resumable checkpoints, epoch-level
 TensorBoard summaries, periodic test log-likelihood, structure freezing. (The temperature and
-the KL weight are annealed by the model itself: ``tfgvae.schedules``.)"""
+the KL weight are annealed by the model itself: ``tfgvae.core.schedules``.)"""
 import json
 import os
 import sys
@@ -17,7 +17,7 @@ class GateHistory(keras.callbacks.Callback):
 
     The file holds {"epochs": [...], "temperature": [...], "gate_means": [N x N matrices]}
     and, with ``log_gate_gradients``, "gate_gradients": per epoch {"reconstruction": {gate_j_i:
-    epoch-mean d E[log p(x|z)] / d mu}, "kl": {gate_j_i: -d KL / d mu}} (``tfgvae.gate_gradients``);
+    epoch-mean d E[log p(x|z)] / d mu}, "kl": {gate_j_i: -d KL / d mu}} (``tfgvae.core.gate_gradients``);
     an existing file is extended, so a resumed run keeps its history.
     """
 
@@ -176,7 +176,7 @@ class TestLogLikelihood(keras.callbacks.Callback):
     def __init__(self, path, dataset, data_dir, every, examples=1000, num_samples=100, epochs=None,
                  log_dir=None, batch_size=50):
         super().__init__()
-        from tfgvae import evaluation  # imports data: keep it out of this module's import time
+        from tfgvae.experiments import evaluation  # imports data: keep it out of this module's import time
         self.evaluation = evaluation
         self.path, self.every, self.last_epoch = path, every, epochs
         self.num_samples, self.batch_size = num_samples, batch_size

@@ -1,5 +1,5 @@
 """Table 1 from per-example values: means and standard errors, active units, bits per dimension,
-the printed row, and the per-example file (``tfgvae.evaluation`` computes the values)."""
+the printed row, and the per-example file (``tfgvae.experiments.evaluation`` computes the values)."""
 import math
 
 import numpy as np

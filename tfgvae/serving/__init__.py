@@ -1,0 +1,1 @@
+"""Serving a trained model: SavedModels with tensor-only signatures, exported atomically."""
