@@ -9,6 +9,8 @@ test_per_example.npz. ``--learned`` and ``--fc`` pair runs by seed (same order);
 ``learned_vs_fc`` gives the per-seed test-LL differences, their mean and standard error over
 seeds, and per seed the standard error of the difference over the paired test images.
 ``--pair NAME:learned1,...:fc1,...`` adds more such comparisons under ``comparisons[NAME]``.
+``--merge`` keeps what the existing ``--output`` holds (runs by name, comparisons by key) where this
+call does not recompute it, so runs whose folders are gone stay in the summary.
 ``--figure`` draws Fig. 3a (gate means over epochs, 0.5 line, seeds overlaid) and the per-edge
 KL part of d ELBO / d mu over epochs of the group's first run.
 """
@@ -106,6 +108,15 @@ def gradient_figure(workdir, path):
     return path
 
 
+def merged(old, new):
+    """``new`` over ``old``: runs replaced by name (new ones appended), comparisons by key."""
+    names = {r["name"] for r in new["runs"]}
+    out = {**old, **{k: v for k, v in new.items() if k != "comparisons"}}
+    out["runs"] = [r for r in old.get("runs", []) if r["name"] not in names] + new["runs"]
+    out["comparisons"] = {**old.get("comparisons", {}), **new.get("comparisons", {})}
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs_dir", required=True)
@@ -115,6 +126,7 @@ def main(argv=None):
     p.add_argument("--pair", action="append", default=[], help="NAME:learned1,...:fc1,... (by seed)")
     p.add_argument("--figure", action="append", default=[], help="NAME:run1,run2,...")
     p.add_argument("--output", default="docs/results/mnist_structure.json")
+    p.add_argument("--merge", action="store_true", help="keep the existing output's other runs and comparisons")
     p.add_argument("--figures_dir", default="docs/results")
     args = p.parse_args(argv)
     split = lambda s: [os.path.join(args.runs_dir, r) for r in s.split(",") if r]  # noqa: E731
@@ -129,6 +141,8 @@ def main(argv=None):
         group = [Run("mnist", "graph", run_row(d)["seed"], d, {}) for d in split(runs)]
         figures.figure3(group, os.path.join(args.figures_dir, f"mnist_fig3a_{name}.png"))
         gradient_figure(group[0].workdir, os.path.join(args.figures_dir, f"mnist_gate_pull_{name}.png"))
+    if args.merge and os.path.exists(args.output):
+        summary = merged(_json(args.output), summary)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output + ".tmp", "w") as f:
         json.dump(summary, f, indent=1)

@@ -130,6 +130,8 @@ def test_reproduce_trains_tabulates_plots_and_resumes(tmp_path, tiny_data):
         result = json.loads((tmp_path / "runs" / "mnist" / f"{name}_seed0" / "test_results.json").read_text())
         assert row["log_likelihood_mean"] == pytest.approx(result["log_likelihood"])
         assert result["num_examples"] == 30  # --eval_limit
+        per_image = np.load(tmp_path / "runs" / "mnist" / f"{name}_seed0" / "test_per_example.npz")["log_likelihood"]
+        assert per_image.shape == (30,) and np.mean(per_image) == pytest.approx(result["log_likelihood"])
         assert len(row["active_units_per_node"]) == (1 if name == "vae" else 5)
         assert row["train_minutes_mean"] > 0
     assert table["vae"]["parameters"] >= table["graph"]["parameters"]

@@ -62,3 +62,22 @@ def test_summary_refuses_unpaired_seeds(tmp_path):
     _run(tmp_path, "f", 1, "fc", -90.0, [-90], [[0, 0], [1, 0]], **kw)
     with pytest.raises(ValueError, match="not the same seed"):
         structure_summary.main([f"--runs_dir={tmp_path}", "--learned=g", "--fc=f", f"--output={tmp_path / 's.json'}"])
+
+
+def test_merge_keeps_runs_whose_folders_are_gone(tmp_path):
+    means = [[0, 0], [0.7, 0]]
+    kw = dict(num_nodes=2, latent_dim=4)
+    out = tmp_path / "s.json"
+    _run(tmp_path, "old", 0, "graph", -90.0, [-90], means, **kw)
+    _run(tmp_path, "f", 0, "fc", -91.0, [-91], [[0, 0], [1, 0]], **kw)
+    structure_summary.main([f"--runs_dir={tmp_path}", "--runs=old,f", "--pair=first:old:f", f"--output={out}"])
+    (tmp_path / "old" / "config.json").unlink()  # its folder is gone; a new run and pair come
+    _run(tmp_path, "new", 1, "graph", -89.0, [-89], [[0, 0], [0.2, 0]], **kw)
+    _run(tmp_path, "f1", 1, "fc", -89.5, [-89.5], [[0, 0], [1, 0]], **kw)
+    structure_summary.main([f"--runs_dir={tmp_path}", "--runs=new,f", "--pair=second:new:f1", "--merge",
+                            f"--output={out}"])
+    summary = json.loads(out.read_text())
+    assert [r["name"] for r in summary["runs"]] == ["old", "new", "f"]
+    assert summary["runs"][1]["map_edges"] == 0 and summary["runs"][0]["map_edges"] == 1
+    assert summary["comparisons"]["first"]["paired_differences"] == pytest.approx([1.0])
+    assert summary["comparisons"]["second"]["paired_differences"] == pytest.approx([0.5])

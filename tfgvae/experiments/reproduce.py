@@ -72,6 +72,10 @@ class Run:
     def results_path(self):
         return os.path.join(self.workdir, "test_results.json")
 
+    @property
+    def per_example_path(self):  # per-image test LL, so that structures pair on the same images
+        return os.path.join(self.workdir, "test_per_example.npz")
+
     def finished(self, num_samples, limit=None):
         """Whether the run has test results with k = ``num_samples`` (on ``limit`` images, if given)."""
         if not os.path.exists(self.results_path):
@@ -186,7 +190,8 @@ def commands(run, num_samples, data_dir=None, limit=None):
     train = tfgvae + ["train", f"--flagfile={config_file(run.dataset, run.structure)}",
                       f"--workdir={run.workdir}", "--noexport", "--verbose=2"] + where + _flag_args(run.flags)
     evaluate = tfgvae + ["evaluate", f"--workdir={run.workdir}", f"--num_importance_samples={num_samples}",
-                         f"--output={run.results_path}", "--write_structure=false"] + where + (
+                         f"--output={run.results_path}", f"--per_example_output={run.per_example_path}",
+                         "--write_structure=false"] + where + (
         [f"--limit={limit}"] if limit else [])
     return train, evaluate
 

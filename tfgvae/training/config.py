@@ -160,6 +160,10 @@ def define_flags(flag_values=None):
     string, enum = (functools.partial(f, flag_values=fv) for f in (flags.DEFINE_string, flags.DEFINE_enum))
     integer, float_, bool_ = (functools.partial(f, flag_values=fv)
                               for f in (flags.DEFINE_integer, flags.DEFINE_float, flags.DEFINE_bool))
+
+    def choice(name, choices, help_):  # an enum flag whose default is TrainConfig's
+        enum(name, getattr(d, name), list(choices), help_)
+
     string("workdir", None, "Run directory: checkpoints, TensorBoard logs, config, results.")
     string("export_dir", None, "Where the SavedModel goes (default SavedModels/<run name>).")
     bool_("export", d.export, "Write the SavedModel when training ends (--noexport: skip it; "
@@ -168,11 +172,11 @@ def define_flags(flag_values=None):
     string("dataset", d.dataset, f"Dataset: {', '.join(DATASETS)} (docs/data.md), or an .npz file "
            "of train/valid/test arrays in [0, 1] (your own data).")
     flags.register_validator("dataset", is_dataset_name, flag_values=fv, message=unknown_dataset_message())
-    enum("structure", d.structure, STRUCTURES, "Latent dependency structure.")
+    choice("structure", STRUCTURES, "Latent dependency structure.")
     integer("num_nodes", d.num_nodes, "N, the number of latent nodes.")
     integer("latent_dim", d.latent_dim, "M, the total latent dimension.")
     integer("node_dim", None, "N', dims per node; default M / N (must equal it if given).")
-    enum("decode_from", d.decode_from, ["first", "all"],
+    choice("decode_from", ["first", "all"],
          "Decoder input: all nodes (default; docs/results.md) or z_1 only (App. B.1).")
     bool_("per_example_gates", d.per_example_gates,
           "One relaxed gate sample per example (else one per batch).")
@@ -191,7 +195,7 @@ def define_flags(flag_values=None):
     bool_("jit_compile", d.jit_compile, "Compile the train step with XLA.")
     integer("verbose", d.verbose,
             "0 silent; 1 or 2: one compact line per epoch (all metrics in TensorBoard).")
-    enum("strategy", d.strategy, STRATEGIES,
+    choice("strategy", STRATEGIES,
          "tf.distribute strategy: one device, all local GPUs (mirrored), the cluster in "
          "$TF_CONFIG (multi_worker) or a TPU. --batch_size is the global batch.")
     integer("logical_cpus", d.logical_cpus,
@@ -224,15 +228,15 @@ def define_flags(flag_values=None):
            "--structure=custom: a run's structure.json, {\"adjacency\": rows} or rows.")
     integer("freeze_structure_epoch", None,
             "Learn the gates for this many epochs, then fix the MAP structure and train on.")
-    enum("encoder_graph", d.encoder_graph, list(ENCODER_GRAPHS),
+    choice("encoder_graph", ENCODER_GRAPHS,
          "Posterior graph: the learned gates (shared) or fully connected (fc, Sec. 4.3).")
-    enum("gate_parameterization", d.gate_parameterization, list(GATE_PARAMETERIZATIONS),
+    choice("gate_parameterization", GATE_PARAMETERIZATIONS,
          "The gates' learned weight: logit(mu) (unconstrained), or the Bernoulli mean mu itself "
          "(Eq. 9; projected into [0, 1] after every step, so 0 and 1 are absorbing).")
     float_("edge_cost", d.edge_cost,
            "Sparsity cost lambda: training minimises -ELBO + lambda * (sum of gate means), "
            "nats per edge and example (a Bernoulli edge prior of log-odds -lambda); 0: Eq. 8.")
-    enum("top_down", d.top_down, list(TOP_DOWN),
+    choice("top_down", TOP_DOWN,
          "q's top-down MLPs: independent weights (App. B) or p's own (shared: one MLP per node, "
          "as in the public PyTorch re-implementation).")
     bool_("log_gate_gradients", d.log_gate_gradients,
