@@ -20,21 +20,19 @@ TAG = re.compile(r"epoch_kl(?:_node_(\d+))?$")  # a one-node model (the VAE) log
 def node_kl_history(workdir, split="validation"):
     """{epoch: [KL of node 1, ..., node N]} from ``workdir/logs/<split>`` event files; a run with
     no per-node scalars (the VAE's single node) gives [epoch_kl]."""
-    values, totals = {}, {}
+    values = {}  # step -> {node: KL}, node 0 for the total
     for path in sorted(glob.glob(os.path.join(workdir, "logs", split, "events.out.tfevents.*"))):
         for record in tf.data.TFRecordDataset(path):
             event = event_pb2.Event.FromString(record.numpy())
             for value in event.summary.value:
                 match = TAG.match(value.tag)
                 if match:
-                    node = int(match.group(1)) if match.group(1) else 0
-                    target = values.setdefault(int(event.step), {}) if node else totals
-                    target[node or int(event.step)] = float(tf.make_ndarray(value.tensor))
-    if not values:
-        values = {epoch: {1: kl} for epoch, kl in totals.items()}
+                    values.setdefault(int(event.step), {})[int(match.group(1) or 0)] = float(
+                        tf.make_ndarray(value.tensor))
     if not values:
         raise ValueError(f"{workdir}: no epoch_kl or epoch_kl_node_* scalars under logs/{split}")
-    return {epoch: [nodes[i] for i in sorted(nodes)] for epoch, nodes in sorted(values.items())}
+    nodes = {epoch: {i: kl for i, kl in row.items() if i} or {1: row[0]} for epoch, row in values.items()}
+    return {epoch: [row[i] for i in sorted(row)] for epoch, row in sorted(nodes.items())}
 
 
 def at_epochs(history, epochs):
@@ -55,11 +53,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     table = {}
     for run in args.runs:
-        history = node_kl_history(run)
+        history, name = node_kl_history(run), os.path.basename(os.path.normpath(run))
         epochs = [int(e) for e in args.epochs.split(",") if e] or list(history)
-        table[os.path.basename(os.path.normpath(run))] = rows = at_epochs(history, epochs)
+        table[name] = rows = at_epochs(history, epochs)
         for epoch, kl in rows.items():
-            print(f"{os.path.basename(os.path.normpath(run)):24s} epoch {epoch:5d}  KL per node "
+            print(f"{name:24s} epoch {epoch:5d}  KL per node "
                   + ", ".join(f"{v:.2f}" for v in kl) + f"  (sum {sum(kl):.2f})")
     if args.output:
         with open(args.output, "w") as f:
