@@ -11,6 +11,8 @@ seeds, and per seed the standard error of the difference over the paired test im
 ``--pair NAME:learned1,...:fc1,...`` adds more such comparisons under ``comparisons[NAME]``.
 ``--merge`` keeps what the existing ``--output`` holds (runs by name, comparisons by key) where this
 call does not recompute it, so runs whose folders are gone stay in the summary.
+``--extend NAME:learned1,...:fc1,...`` pairs new seeds and adds them to the existing ``comparisons[NAME]``
+(whose runs' folders may be gone), recomputing the mean and standard error over all its seeds.
 ``--figure`` draws Fig. 3a (gate means over epochs, 0.5 line, seeds overlaid) and the per-edge
 KL part of d ELBO / d mu over epochs of the group's first run.
 """
@@ -79,12 +81,27 @@ def paired(learned_dirs, fc_dirs):
         if os.path.exists(pa) and os.path.exists(pb):
             d = np.load(pa)["log_likelihood"] - np.load(pb)["log_likelihood"]
             image_stderr.append(float(d.std(ddof=1) / math.sqrt(len(d))))
-    return {"learned": [a["name"] for a, _, _, _ in rows], "fc": [b["name"] for _, b, _, _ in rows],
-            "seeds": [a["seed"] for a, _, _, _ in rows], "paired_differences": diffs,
-            "map_edges": [a["map_edges"] for a, _, _, _ in rows],
-            "mean": float(np.mean(diffs)),
-            "stderr": float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else None,
-            "per_seed_image_stderr": image_stderr or None}
+    return _over_seeds({"learned": [a["name"] for a, _, _, _ in rows], "fc": [b["name"] for _, b, _, _ in rows],
+                        "seeds": [a["seed"] for a, _, _, _ in rows], "paired_differences": diffs,
+                        "map_edges": [a["map_edges"] for a, _, _, _ in rows],
+                        "per_seed_image_stderr": image_stderr or None})
+
+
+def _over_seeds(pair):
+    """``pair`` with the mean and standard error of its paired differences over seeds."""
+    diffs = pair["paired_differences"]
+    return {**pair, "mean": float(np.mean(diffs)),
+            "stderr": float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else None}
+
+
+def extended(old, new):
+    """Comparison ``old`` with the seeds of ``new`` appended (seeds must not repeat)."""
+    if set(old["seeds"]) & set(new["seeds"]):
+        raise ValueError(f"seeds {sorted(set(old['seeds']) & set(new['seeds']))} are already in the comparison")
+    out = {k: old[k] + new[k] for k in ("learned", "fc", "seeds", "paired_differences", "map_edges")}
+    stderrs = [old.get("per_seed_image_stderr"), new.get("per_seed_image_stderr")]
+    out["per_seed_image_stderr"] = stderrs[0] + stderrs[1] if all(stderrs) else None
+    return _over_seeds(out)
 
 
 def gradient_figure(workdir, path):
@@ -124,6 +141,8 @@ def main(argv=None):
     p.add_argument("--learned", default="", help="comma-separated learned-structure runs, by seed")
     p.add_argument("--fc", default="", help="comma-separated FC-VAE runs, same seeds in the same order")
     p.add_argument("--pair", action="append", default=[], help="NAME:learned1,...:fc1,... (by seed)")
+    p.add_argument("--extend", action="append", default=[],
+                   help="NAME:learned1,...:fc1,... (by seed): more seeds for the existing comparison NAME")
     p.add_argument("--figure", action="append", default=[], help="NAME:run1,run2,...")
     p.add_argument("--output", default="docs/results/mnist_structure.json")
     p.add_argument("--merge", action="store_true", help="keep the existing output's other runs and comparisons")
@@ -141,8 +160,14 @@ def main(argv=None):
         group = [Run("mnist", "graph", run_row(d)["seed"], d, {}) for d in split(runs)]
         figures.figure3(group, os.path.join(args.figures_dir, f"mnist_fig3a_{name}.png"))
         gradient_figure(group[0].workdir, os.path.join(args.figures_dir, f"mnist_gate_pull_{name}.png"))
-    if args.merge and os.path.exists(args.output):
-        summary = merged(_json(args.output), summary)
+    old = _json(args.output) if os.path.exists(args.output) else {}
+    for spec in args.extend:
+        name, learned, fc = spec.split(":")
+        if name not in old.get("comparisons", {}):
+            raise ValueError(f"--extend={name}: {args.output} has no comparison {name}")
+        summary.setdefault("comparisons", {})[name] = extended(old["comparisons"][name], paired(split(learned), split(fc)))
+    if args.merge and old:
+        summary = merged(old, summary)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output + ".tmp", "w") as f:
         json.dump(summary, f, indent=1)

@@ -81,3 +81,26 @@ def test_merge_keeps_runs_whose_folders_are_gone(tmp_path):
     assert summary["runs"][1]["map_edges"] == 0 and summary["runs"][0]["map_edges"] == 1
     assert summary["comparisons"]["first"]["paired_differences"] == pytest.approx([1.0])
     assert summary["comparisons"]["second"]["paired_differences"] == pytest.approx([0.5])
+
+
+def test_extend_adds_seeds_to_a_comparison_whose_runs_are_gone(tmp_path):
+    means = [[0, 0], [0.7, 0]]
+    kw = dict(num_nodes=2, latent_dim=4)
+    out = tmp_path / "s.json"
+    _run(tmp_path, "g0", 0, "graph", -90.0, [-90, -91], means, **kw)
+    _run(tmp_path, "f0", 0, "fc", -91.0, [-91, -91], [[0, 0], [1, 0]], **kw)
+    _run(tmp_path, "g1", 1, "graph", -92.0, [-92, -93], means, **kw)
+    _run(tmp_path, "f1", 1, "fc", -91.5, [-91, -92], [[0, 0], [1, 0]], **kw)
+    structure_summary.main([f"--runs_dir={tmp_path}", "--pair=long:g0:f0", f"--output={out}"])
+    (tmp_path / "g0" / "config.json").unlink()
+    argv = [f"--runs_dir={tmp_path}", "--extend=long:g1:f1", "--merge", f"--output={out}"]
+    structure_summary.main(argv)
+    long = json.loads(out.read_text())["comparisons"]["long"]
+    assert long["seeds"] == [0, 1] and long["learned"] == ["g0", "g1"] and long["fc"] == ["f0", "f1"]
+    assert long["paired_differences"] == pytest.approx([1.0, -0.5])
+    assert long["mean"] == pytest.approx(0.25) and long["stderr"] == pytest.approx(0.75)  # |1 - (-0.5)| / 2
+    assert long["per_seed_image_stderr"] == pytest.approx([np.std([1, 0], ddof=1) / np.sqrt(2), 0.0])  # g1 - f1 = -1, -1
+    with pytest.raises(ValueError, match="already in the comparison"):
+        structure_summary.main(argv)
+    with pytest.raises(ValueError, match="has no comparison"):
+        structure_summary.main([f"--runs_dir={tmp_path}", "--extend=other:g1:f1", f"--output={out}"])
