@@ -99,8 +99,8 @@ def extended(old, new):
     if set(old["seeds"]) & set(new["seeds"]):
         raise ValueError(f"seeds {sorted(set(old['seeds']) & set(new['seeds']))} are already in the comparison")
     out = {k: old[k] + new[k] for k in ("learned", "fc", "seeds", "paired_differences", "map_edges")}
-    stderrs = [old.get("per_seed_image_stderr"), new.get("per_seed_image_stderr")]
-    out["per_seed_image_stderr"] = stderrs[0] + stderrs[1] if all(stderrs) else None
+    a, b = old.get("per_seed_image_stderr"), new.get("per_seed_image_stderr")
+    out["per_seed_image_stderr"] = a + b if a and b else None
     return _over_seeds(out)
 
 
