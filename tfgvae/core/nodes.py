@@ -183,9 +183,16 @@ class TopDownHeads(keras.layers.Layer):
         return contrib * gates_j[:, :, None, None]
 
     def node_weights(self):
-        """Each child's weights after its first-layer kernel, stacked over children (N-1, ...)."""
+        """Each child's weights after its first-layer kernel, stacked over children (N-1, ...).
+
+        fc1's bias enters with a zero gradient: the batch norm right after it removes it in
+        training, so its true gradient is 0, but rounding left one of ~1e-7 that Adam scaled to
+        full steps; for a child without parents (constant input) the moving mean then lagged
+        the drifting bias and inference divided the lag by sqrt(BN_EPSILON).
+        """
         bn = self.bn1
-        return {"b1": self.b1, "gamma": bn.gamma, "beta": bn.beta, "moving_mean": bn.moving_mean,
+        b1 = tf.stop_gradient(self.b1) + 0.0 * self.b1  # its value, a gradient of exactly 0
+        return {"b1": b1, "gamma": bn.gamma, "beta": bn.beta, "moving_mean": bn.moving_mean,
                 "moving_var": bn.moving_var, "w2": self.w2, "b2": self.b2, "w3": self.w3, "b3": self.b3}
 
     def finish(self, pre, w, training):
