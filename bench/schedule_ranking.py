@@ -1,8 +1,8 @@
 """Which short schedule orders the structures as a long reference run does (issue 22, item 4).
 
 python bench/schedule_ranking.py \
-    --group=t40=runs/mnist_t40/mnist/*_seed* --group=t10=runs/mnist_t40/mnist/*_seed*@10 \
-    --group=c10=runs/mnist_c10/mnist/*_seed* --reference=t40
+    --group=t30=runs/mnist_t30/mnist/*_seed* --group=t10=runs/mnist_t30/mnist/*_seed*@10 \
+    --group=c10=runs/mnist_c10/mnist/*_seed* --reference=t30
 
 A group is NAME=GLOB of run directories (config.json with ``structure`` and ``seed``), scored by
 their test_results.json, or with ``@EPOCH`` by test_ll_history.json at that epoch (the periodic
