@@ -62,3 +62,44 @@ def test_node_batch_norm_matches_separate_batch_norms():
     bn.update(moments)
     np.testing.assert_allclose(bn.moving_mean.numpy()[2], 0.1 * (x + 2).mean(0), rtol=1e-5)
     np.testing.assert_allclose(bn.moving_var.numpy()[1], 0.9 + 0.1 * x.var(0), rtol=1e-5)
+
+
+def _glorot_std(fan_in, fan_out):
+    """The standard deviation of U(-l, l), l = sqrt(6 / (fan_in + fan_out)): one fc layer's Glorot."""
+    return np.sqrt(6.0 / (fan_in + fan_out)) / np.sqrt(3.0)
+
+
+def test_per_node_init_gives_every_node_one_layers_glorot_and_stacked_shrinks_it():
+    import keras
+    n, d, h = 5, 16, 128
+    for head_init, shrink in (("per_node", {"bu": 1.0, "td": 1.0}),
+                              ("stacked", {"bu": np.sqrt(n), "td": np.sqrt(2 * (n - 1))})):
+        keras.utils.set_random_seed(0)
+        bu, td = nodes.BottomUpHeads(n, d, h, head_init), nodes.TopDownHeads(n, d, h, head_init)
+        bu.build((None, h))
+        td.build()
+        kernels = [("bu", bu.w2.numpy(), h, d), ("bu", bu.w3.numpy(), d, 2 * d),
+                   ("td", td.w2.numpy().reshape(-1, h, d), h, d), ("td", td.w3.numpy().reshape(-1, d, 2 * d), d, 2 * d)]
+        for head, w, fan_in, fan_out in kernels:
+            want = _glorot_std(fan_in, fan_out) / shrink[head]
+            for block in w:  # every node's (and stream's) layer
+                assert abs(block.std() / want - 1) < 0.12, (head_init, head, block.shape)
+                assert np.abs(block).max() <= want * np.sqrt(3.0) * (1 + 1e-6)
+
+
+def test_one_node_heads_draw_the_same_weights_under_either_init():
+    import keras
+    weights = {}
+    for head_init in nodes.HEAD_INITS:
+        keras.utils.set_random_seed(3)
+        bu = nodes.BottomUpHeads(1, 80, 706, head_init)
+        bu.build((None, 128))
+        weights[head_init] = [v.numpy() for v in bu.weights]
+    for a, b in zip(*weights.values()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_unknown_head_init_is_refused():
+    import pytest
+    with pytest.raises(ValueError, match="head_init must be one of per_node, stacked"):
+        nodes.BottomUpHeads(2, 3, 4, "he_normal")

@@ -43,7 +43,7 @@ def paper_tau(epoch):
 def test_budget_keeps_the_paper_schedule_at_the_same_fractions(budget):
     """At 10% and 50% of training, tau and the learning rate equal the paper's at epochs 200 and
     1,000 of 2,000 (App. B.2: tau = 0.99^epoch; lr x factor every 200 epochs)."""
-    config, lr = _trained_with(reproduce.schedule("mnist", budget))
+    config, lr = _trained_with(reproduce.schedule("mnist", budget, "compressed"))
     for fraction, paper_epoch in ((0.1, 200), (0.5, 1000)):
         assert config.temperature(fraction * budget) == pytest.approx(paper_tau(paper_epoch), rel=1e-9)
     # Just before and just after the first decay (10% of training), and at the end.
@@ -65,7 +65,7 @@ def test_truncated_schedule_is_the_papers_first_epochs(dataset, budget):
         assert config.temperature(epoch) == pytest.approx(paper_tau(epoch), rel=1e-9), epoch
         for step in (epoch * STEPS, epoch * STEPS + STEPS - 1):  # the epoch's first and last steps
             assert lr(step) == pytest.approx(paper_lr(epoch), rel=1e-5), (epoch, step)
-    compressed = reproduce.schedule(dataset, budget)
+    compressed = reproduce.schedule(dataset, budget, "compressed")
     if budget < data.DATASETS[dataset].paper_epochs:  # compressed and truncated differ in a short run
         assert compressed["lr_decay_epochs"] < flags["lr_decay_epochs"]
     else:  # and are both the paper's at its length
@@ -126,7 +126,7 @@ def test_reproduce_trains_tabulates_plots_and_resumes(tmp_path, tiny_data):
     assert set(table) == {"vae", "graph"}
     for name, row in table.items():
         assert row["num_seeds"] == 1 and row["epochs"] == 2 and row["num_importance_samples"] == 3
-        assert row["schedule"] == "compressed"
+        assert row["schedule"] == "truncated"  # the default
         result = json.loads((tmp_path / "runs" / "mnist" / f"{name}_seed0" / "test_results.json").read_text())
         assert row["log_likelihood_mean"] == pytest.approx(result["log_likelihood"])
         assert result["num_examples"] == 30  # --eval_limit
@@ -173,7 +173,7 @@ def test_collect_gives_means_and_sample_deviations_over_seeds(tmp_path):
     runs = reproduce.plan("mnist", ["ladder"], [0, 1, 2], str(tmp_path), epochs=4)
     _finish(runs)
     row = reproduce.collect(runs, 7)["ladder"]
-    assert row["epochs"] == 4 and row["schedule"] == "compressed"
+    assert row["epochs"] == 4 and row["schedule"] == "truncated"  # the default
     assert row["log_likelihood_mean"] == pytest.approx(-92.0)
     assert row["log_likelihood_std"] == pytest.approx(2.6457513110645907)  # sqrt(7), ddof = 1
     assert row["kl_std"] == pytest.approx(np.sqrt(13.0))

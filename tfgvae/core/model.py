@@ -13,7 +13,7 @@ import keras
 
 from tfgvae.core import distributions, gate_gradients, likelihoods, networks
 from tfgvae.training import distribute
-from tfgvae.core.nodes import BottomUpHeads, TopDownHeads, sample_node
+from tfgvae.core.nodes import BottomUpHeads, TopDownHeads, kernel_initializer, sample_node
 from tfgvae.core.schedules import Schedule, ScheduledModel
 from tfgvae.core.structure import GATE_PARAMETERIZATIONS, DependencyGates, validate_structure
 
@@ -64,6 +64,7 @@ class ModelConfig:
     edge_cost: float = 0.0  # lambda: training minimises -ELBO + lambda * sum of gate means (nats per edge)
     log_gate_gradients: bool = False  # log d ELBO / d mu per edge, split into reconstruction and KL parts
     top_down: str = "independent"  # "shared": q's top-down Gaussian is p's (one MLP, as ys1998's code)
+    head_init: str = "per_node"  # the per-node kernels' Glorot fans: each node's, or the stack's (HEAD_INITS)
     input_shape: tuple | None = None
 
     def __post_init__(self):
@@ -96,6 +97,7 @@ class ModelConfig:
                              f"got {self.gate_parameterization!r}")
         if self.edge_cost < 0:
             raise ValueError(f"edge_cost must be >= 0, got {self.edge_cost}")
+        kernel_initializer(self.head_init, 1)  # a bad name fails here, with the message
         if self.top_down not in TOP_DOWN:
             raise ValueError(f"top_down must be one of {', '.join(TOP_DOWN)}, got {self.top_down!r}")
         if self.top_down == "shared" and self.encoder_graph == "fc":
@@ -143,8 +145,8 @@ class GraphVAE(ScheduledModel, keras.Model):
         self.fit_schedule = None  # ``schedule`` sized by the current fit call (``size_schedule``)
         n, d = config.num_nodes, config.node_dim
         self.encoder = networks.encoder(config.hidden) if encoder is None else encoder
-        self.bottom_up = BottomUpHeads(n, d, config.bottom_up_hidden, name="bottom_up")
-        self.top_down = TopDownHeads(n, d, config.hidden, name="top_down") if n > 1 else None
+        self.bottom_up = BottomUpHeads(n, d, config.bottom_up_hidden, config.head_init, name="bottom_up")
+        self.top_down = TopDownHeads(n, d, config.hidden, config.head_init, name="top_down") if n > 1 else None
         self.gates = DependencyGates(n, config.structure, config.per_example_gates, name="gates",
                                      init_mean=config.gate_init, lr_multiplier=config.gate_lr_multiplier,
                                      adjacency=config.adjacency, freezable=config.freezable_gates,

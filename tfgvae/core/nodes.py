@@ -11,6 +11,26 @@ import keras
 
 BN_MOMENTUM = 0.9  # PyTorch's default (0.1 in its convention), as the paper used PyTorch
 BN_EPSILON = 1e-5
+# Initial weights of the stacked per-node kernels: "per_node" gives each node's layer Glorot's
+# limit for its own fans, as N separate layers would have; "stacked" is Keras' Glorot over the
+# whole stack, whose fans count every node, shrinking each node's weights by sqrt(stack size)
+# (the library before 2026-12-06; docs/results.md, "What holds the structured models back").
+HEAD_INITS = ("per_node", "stacked")
+
+
+def per_node_glorot_uniform(shape, dtype=None):
+    """Glorot uniform for a stack (..., fan_in, fan_out) of per-node kernels: each node's
+    kernel U(-l, l) with l = sqrt(6 / (fan_in + fan_out)), that of one fc(fan_in, fan_out)."""
+    limit = float(np.sqrt(6.0 / (shape[-2] + shape[-1])))
+    return keras.random.uniform(shape, -limit, limit, dtype=dtype)
+
+
+def kernel_initializer(head_init, stack_size):
+    """The initializer of a stack of ``stack_size`` per-node kernels (Keras' own for one node,
+    where the two agree: the VAE's draws are unchanged)."""
+    if head_init not in HEAD_INITS:
+        raise ValueError(f"head_init must be one of {', '.join(HEAD_INITS)}, got {head_init!r}")
+    return per_node_glorot_uniform if head_init == "per_node" and stack_size > 1 else "glorot_uniform"
 
 
 def fuse(mu_bu, logvar_bu, mu_td, logvar_td):
@@ -98,18 +118,19 @@ class BottomUpHeads(keras.layers.Layer):
     Input: the encoder feature h_x (B, 128). Output: mu, logvar, each (B, N, N').
     """
 
-    def __init__(self, num_nodes, node_dim, hidden=128, **kwargs):
+    def __init__(self, num_nodes, node_dim, hidden=128, head_init="per_node", **kwargs):
         super().__init__(**kwargs)
         self.num_nodes, self.node_dim, self.hidden = num_nodes, node_dim, hidden
+        self.kernel_init = kernel_initializer(head_init, num_nodes)
         self.dense1 = keras.layers.Dense(num_nodes * hidden, name="fc1")
         self.bn1 = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name="bn1")
 
     def build(self, input_shape):
         n, h, d = self.num_nodes, self.hidden, self.node_dim
-        self.w2 = self.add_weight(shape=(n, h, d), initializer="glorot_uniform", name="fc2_kernel")
+        self.w2 = self.add_weight(shape=(n, h, d), initializer=self.kernel_init, name="fc2_kernel")
         self.b2 = self.add_weight(shape=(n, d), initializer="zeros", name="fc2_bias")
         # [mu | logvar] heads side by side: two independent fc(N', N') per node.
-        self.w3 = self.add_weight(shape=(n, d, 2 * d), initializer=keras.initializers.GlorotUniform(),
+        self.w3 = self.add_weight(shape=(n, d, 2 * d), initializer=self.kernel_init,
                                   name="fc_mu_logvar_kernel")
         self.b3 = self.add_weight(shape=(n, 2 * d), initializer="zeros", name="fc_mu_logvar_bias")
         self.dense1.build(input_shape)
@@ -135,9 +156,10 @@ class TopDownHeads(keras.layers.Layer):
 
     STREAMS = 2  # 0: generative prior p(z_i | z_pa), 1: top-down part of q(z_i | x, z_pa)
 
-    def __init__(self, num_nodes, node_dim, hidden=128, **kwargs):
+    def __init__(self, num_nodes, node_dim, hidden=128, head_init="per_node", **kwargs):
         super().__init__(**kwargs)
         self.num_nodes, self.node_dim, self.hidden = num_nodes, node_dim, hidden
+        self.kernel_init = kernel_initializer(head_init, (num_nodes - 1) * self.STREAMS)
         self.children_n = num_nodes - 1
         s, h = self.STREAMS, hidden
         # Offsets of parent j's block W1[j] (node_dim, j * S * H) in the packed first-layer kernel.
@@ -158,9 +180,9 @@ class TopDownHeads(keras.layers.Layer):
             initializer=lambda shape, dtype=None: keras.random.uniform(shape, -1.0, 1.0) * limits,
             name="fc1_kernel_packed")
         self.b1 = self.add_weight(shape=(c, s, h), initializer="zeros", name="fc1_bias")
-        self.w2 = self.add_weight(shape=(c, s, h, d), initializer="glorot_uniform", name="fc2_kernel")
+        self.w2 = self.add_weight(shape=(c, s, h, d), initializer=self.kernel_init, name="fc2_kernel")
         self.b2 = self.add_weight(shape=(c, s, d), initializer="zeros", name="fc2_bias")
-        self.w3 = self.add_weight(shape=(c, s, d, 2 * d), initializer="glorot_uniform",
+        self.w3 = self.add_weight(shape=(c, s, d, 2 * d), initializer=self.kernel_init,
                                   name="fc_mu_logvar_kernel")
         self.b3 = self.add_weight(shape=(c, s, 2 * d), initializer="zeros", name="fc_mu_logvar_bias")
 

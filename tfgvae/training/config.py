@@ -14,6 +14,7 @@ from tfgvae.core.adjacency import check_adjacency, read_adjacency
 from tfgvae.data import DATASETS
 from tfgvae.training.distribute import STRATEGIES
 from tfgvae.core.model import ENCODER_GRAPHS, TOP_DOWN, ModelConfig
+from tfgvae.core.nodes import HEAD_INITS
 from tfgvae.core.schedules import Schedule
 from tfgvae.data.sources import is_dataset_name, unknown_dataset_message
 from tfgvae.core.structure import GATE_PARAMETERIZATIONS, STRUCTURES, validate_structure
@@ -66,6 +67,7 @@ class TrainConfig:
     edge_cost: float = 0.0  # lambda of the sparsity cost lambda * sum(mu) (nats per edge and example)
     log_gate_gradients: bool = False  # per-edge d ELBO / d mu by part, in gate_history.json and TensorBoard
     top_down: str = "independent"  # "shared": one top-down MLP per node for p and q (ys1998's code)
+    head_init: str = "per_node"  # "stacked": the per-node kernels' initialization before 2026-12-06
     # Not flags: what a run on your own data (tfgvae.data.sources) records of it; None: the dataset's.
     input_shape: tuple | None = None
     likelihood: str | None = None
@@ -138,17 +140,19 @@ class TrainConfig:
 
     @classmethod
     def load(cls, workdir):
+        """A run's config.json; one without ``head_init`` was trained before it existed: stacked."""
         with open(os.path.join(workdir, "config.json")) as f:
-            return cls.from_dict(json.load(f))
+            return cls.from_dict(dict({"head_init": "stacked"}, **json.load(f)))
 
 
 TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 NON_FLAG_FIELDS = frozenset({"input_shape", "likelihood"})  # set by train_and_evaluate for your own data
 
 # Fields whose change does not alter the run's model or data, so a run may resume with them changed.
-# A run may also resume under another strategy or device count: the update does not depend on it.
-RESUMABLE_FIELDS = ("epochs", "verbose", "export_dir", "export", "data_dir", "jit_compile", "strategy",
-                    "logical_cpus", "tpu_address", "checkpoint_every_steps", "steps_per_execution",
+# A run may also resume under another strategy or device count: the update does not depend on it,
+# and with another head_init: a resumed run starts from its checkpoint, not from initial weights.
+RESUMABLE_FIELDS = ("epochs", "head_init", "verbose", "export_dir", "export", "data_dir", "jit_compile",
+                    "strategy", "logical_cpus", "tpu_address", "checkpoint_every_steps", "steps_per_execution",
                     "test_ll_every_epochs", "test_ll_examples", "test_ll_samples")
 
 
@@ -239,6 +243,10 @@ def define_flags(flag_values=None):
     choice("top_down", TOP_DOWN,
          "q's top-down MLPs: independent weights (App. B) or p's own (shared: one MLP per node, "
          "as in the public PyTorch re-implementation).")
+    choice("head_init", HEAD_INITS,
+         "Initial weights of the per-node head layers: Glorot with each node's fans (per_node), "
+         "or Keras' Glorot over the stack of nodes, sqrt(stack) smaller (stacked: runs before "
+         "2026-12-06; docs/results.md).")
     bool_("log_gate_gradients", d.log_gate_gradients,
           "Log d ELBO / d mu of every gate, split into reconstruction and KL parts, as epoch "
           "means (gate_history.json, TensorBoard grad_*); one more backward pass per step.")
