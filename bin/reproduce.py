@@ -29,8 +29,8 @@ flags.DEFINE_enum("schedule", reproduce.DEFAULT_SCHEDULE, list(reproduce.SCHEDUL
                   "'truncated' runs the paper's first E epochs (lr x0.75 every 200 epochs, tau = "
                   "0.99^epoch); 'compressed' fits the paper's schedule into E epochs (lr steps and "
                   "temperature decay at the same fractions of training). The KL warm-up is the same "
-                  "fraction of the run in both. Truncated is the default: it ranks the structures as "
-                  "longer runs do (docs/results.md).")
+                  "fraction of the run in both. Truncated is the default: the better proxy for longer "
+                  "runs in paired runs on MNIST and Omniglot (docs/results.md).")
 flags.DEFINE_integer("num_importance_samples", 5000, "k of the test log-likelihood (the paper: 5,000).")
 flags.DEFINE_string("workdir", "runs/reproduce", "Root of the runs: <workdir>/<dataset>/<structure>_seed<k>.")
 flags.DEFINE_string("results_dir", None, "Where the table and figures go (default <workdir>/results).")
