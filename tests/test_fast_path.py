@@ -94,8 +94,9 @@ def test_gradients_and_moving_statistics_agree_between_paths(shared_gates):
         grads = tape.gradient(loss, model.trainable_variables + [gates_t])
         results.append([g.numpy() for g in grads if g is not None] + [v.numpy() for v in model.non_trainable_variables])
     assert len(results[0]) == len(results[1]) > 20
-    for a, b in zip(*results):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    scale = max(np.abs(b).max() for b in results[1])  # gradients up to ~40: float32 sums in another
+    for a, b in zip(*results):  # order differ by round-off of that size, also where the true value is 0
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=3e-6 * scale)
 
 
 def test_profile_script_reports_thunks(tmp_path):
