@@ -1,5 +1,6 @@
 """TrainConfig -> ModelConfig: shared fields by name, derived ones from the data; one set of checks."""
 import dataclasses
+import json
 
 import pytest
 
@@ -35,12 +36,11 @@ def test_a_bad_architecture_field_is_refused_when_the_run_is_configured(change, 
 
 
 def test_a_config_json_without_head_init_predates_it_and_loads_as_stacked(tmp_path):
-    import json as json_
     config = TrainConfig()
     assert config.head_init == "per_node"
     values = config.to_dict()
     del values["head_init"]
-    (tmp_path / "config.json").write_text(json_.dumps(values))
+    (tmp_path / "config.json").write_text(json.dumps(values))
     assert TrainConfig.load(str(tmp_path)).head_init == "stacked"
-    (tmp_path / "config.json").write_text(json_.dumps(config.to_dict()))
+    (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
     assert TrainConfig.load(str(tmp_path)) == config

@@ -1,5 +1,7 @@
 """Fusion (Eq. 18), Gaussian log-densities and the batched node heads against float64 numpy."""
+import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import reference
@@ -70,7 +72,6 @@ def _glorot_std(fan_in, fan_out):
 
 
 def test_per_node_init_gives_every_node_one_layers_glorot_and_stacked_shrinks_it():
-    import keras
     n, d, h = 5, 16, 128
     for head_init, shrink in (("per_node", {"bu": 1.0, "td": 1.0}),
                               ("stacked", {"bu": np.sqrt(n), "td": np.sqrt(2 * (n - 1))})):
@@ -88,7 +89,6 @@ def test_per_node_init_gives_every_node_one_layers_glorot_and_stacked_shrinks_it
 
 
 def test_one_node_heads_draw_the_same_weights_under_either_init():
-    import keras
     weights = {}
     for head_init in nodes.HEAD_INITS:
         keras.utils.set_random_seed(3)
@@ -100,6 +100,5 @@ def test_one_node_heads_draw_the_same_weights_under_either_init():
 
 
 def test_unknown_head_init_is_refused():
-    import pytest
     with pytest.raises(ValueError, match="head_init must be one of per_node, stacked"):
         nodes.BottomUpHeads(2, 3, 4, "he_normal")
