@@ -38,7 +38,8 @@ flags.DEFINE_string("data_dir", None, "Dataset root (default $TFGVAE_DATA_DIR)."
 flags.DEFINE_integer("parallel", 1, "Runs trained at the same time.")
 flags.DEFINE_integer("threads_per_run", 0, "CPU threads of each run's TensorFlow (0: its default).")
 flags.DEFINE_bool("match_vae_parameters", True, "Widen the VAE's bottom-up head to at least the "
-                  "parameter count of the other structures (the paper's footnote 2).")
+                  "parameter count of Table 1's other structures, trained in this call or not (the paper's "
+                  "footnote 2).")
 flags.DEFINE_multi_string("train_flag", [], "Extra bin/train.py flag for every run, e.g. "
                           "--train_flag=gate_lr_multiplier=10 (repeatable).")
 flags.DEFINE_integer("eval_limit", None, "Evaluate on the first n test images only (default: all).")

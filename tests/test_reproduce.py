@@ -190,7 +190,8 @@ def test_collect_gives_means_and_sample_deviations_over_seeds(tmp_path):
 @pytest.mark.parametrize("kind", reproduce.SCHEDULES)
 def test_rows_carry_the_epochs_and_schedule_their_runs_were_trained_with(tmp_path, kind):
     """From the plan before training; from each run's config.json after (a finished run of an
-    earlier plan is reused as it was trained); 'custom' when the lr and tau steps are neither's."""
+    earlier plan with the same epochs is reused as it was trained); 'custom' when the lr and tau steps
+    are neither's."""
     runs = reproduce.plan("omniglot", ["vae", "fc"], [0], str(tmp_path), epochs=30, kind=kind)
     assert {r.schedule for r in runs} == {kind} and runs[0].flags["lr_decay_epochs"] == (
         3.0 if kind == "compressed" else 200)
@@ -198,15 +199,15 @@ def test_rows_carry_the_epochs_and_schedule_their_runs_were_trained_with(tmp_pat
     rows = reproduce.collect(runs, 7)
     assert [(rows[s]["epochs"], rows[s]["schedule"]) for s in ("vae", "fc")] == [(30, kind)] * 2
     other = "truncated" if kind == "compressed" else "compressed"
-    flags = {k: v for k, v in reproduce.schedule("omniglot", 12, other).items() if k != "test_ll_every_epochs"}
+    flags = {k: v for k, v in reproduce.schedule("omniglot", 30, other).items() if k != "test_ll_every_epochs"}
     _write_config(runs[0].workdir, TrainConfig(structure="vae", num_nodes=1, **flags))
     _write_config(runs[1].workdir, TrainConfig(epochs=30, lr_decay_epochs=17))
     rows = reproduce.collect(runs, 7)
-    assert (rows["vae"]["epochs"], rows["vae"]["schedule"]) == (12, other)
+    assert (rows["vae"]["epochs"], rows["vae"]["schedule"]) == (30, other)
     assert (rows["fc"]["epochs"], rows["fc"]["schedule"]) == (30, "custom")
     table = reproduce.markdown(rows, "omniglot")
     assert table.splitlines()[0].endswith("| seeds | epochs | schedule |")
-    assert f"| 1 | 12 | {other} |" in table and "| 1 | 30 | custom |" in table
+    assert f"| 1 | 30 | {other} |" in table and "| 1 | 30 | custom |" in table
 
 
 def _write_config(workdir, config):
@@ -246,10 +247,39 @@ def test_table_counts_the_width_a_run_was_trained_with(tmp_path):
     assert reproduce._trained_width(run) == 300
 
 
-def test_eta_counts_what_running_runs_have_done():
-    """Runs of 10 min so far: two running (2 and 9 min in) and three queued, 2 at a time, leave
-    max(8, 1) + ceil(3 / 2) x 10 = 28 min."""
-    active = {"a": (None, None, 1000.0 - 120), "b": (None, None, 1000.0 - 540)}
-    assert reproduce._eta([600.0], ["c", "d", "e"], active, 2, now=1000.0) == "5 left, ETA 28 min"
-    assert reproduce._eta([600.0], [], {}, 2) == "no runs left"
-    assert reproduce._eta([], ["c"], active, 2) == "ETA after the first run"
+def _checkpoint(workdir, step):
+    """A checkpoint directory whose latest checkpoint is at ``step``, as RunCheckpoint names it."""
+    ckpt = os.path.join(workdir, "checkpoints")
+    os.makedirs(ckpt, exist_ok=True)
+    open(os.path.join(ckpt, f"ckpt-{step}.index"), "w").close()
+    with open(os.path.join(ckpt, "checkpoint"), "w") as f:
+        f.write(f'model_checkpoint_path: "ckpt-{step}"\nall_model_checkpoint_paths: "ckpt-{step}"\n')
+
+
+def test_a_run_is_finished_only_with_results_of_its_planned_training(tmp_path):
+    """Results with the right k count only if config.json has the plan's epochs (a re-run with a
+    larger --budget trains on) and they scored the latest checkpoint (results written before the
+    step was recorded are trusted)."""
+    run = reproduce.plan("mnist", ["fc"], [0], str(tmp_path), epochs=4)[0]
+    _finish([run])
+    assert run.finished(7) and not run.finished(8) and not run.finished(7, limit=20)
+    _write_config(run.workdir, TrainConfig(epochs=4))
+    _checkpoint(run.workdir, 40)
+    assert run.finished(7)  # no checkpoint_step: an older evaluation, trusted
+    with open(run.results_path) as f:
+        results = json.load(f)
+    for step, finished in ((40, True), (30, False)):
+        with open(run.results_path, "w") as f:
+            json.dump(dict(results, checkpoint_step=step), f)
+        assert run.finished(7) is finished, step
+    longer = reproduce.plan("mnist", ["fc"], [0], str(tmp_path), epochs=6)[0]
+    assert longer.workdir == run.workdir and not longer.finished(7)
+
+
+def test_a_vae_alone_gets_the_tables_matched_width():
+    """--structures=vae alone trains the VAE of the full table (footnote 2), not the shipped width."""
+    full = reproduce.matched_vae_width("mnist", reproduce.STRUCTURE_ORDER)
+    assert full > 128
+    assert reproduce.vae_width("mnist", ["vae"]) == full == reproduce.vae_width("mnist", ["vae", "ladder"])
+    assert reproduce.vae_width("mnist", ["fc", "graph"]) is None
+    assert reproduce.vae_width("mnist", ["vae"], match=False) is None

@@ -127,6 +127,13 @@ def test_config_trains_exports_and_reloads(config, tmp_path, tiny_data):
     assert proc.returncode == 0 and "Resuming" in proc.stdout, proc.stderr[-3000:]
     assert "SavedModel: not written (--noexport)" in proc.stdout
     assert os.path.getmtime(export / "saved_model.pb") == mtime
+    # Fewer epochs than the run has done: refused, and config.json still says what was trained.
+    tiny_one = [a if a != "--epochs=2" else "--epochs=1" for a in TINY]
+    proc = run_train([f"--flagfile={config}", f"--workdir={workdir}", *tiny_one, "--noexport"], tmp_path, tiny_data)
+    assert proc.returncode != 0 and proc.stderr.strip().splitlines()[-1] == (
+        f"train.py: error: {workdir} was trained for 4 steps (2 epochs), more than --epochs=1: "
+        "use a new --workdir or --epochs >= 2")
+    assert json.loads((workdir / "config.json").read_text())["epochs"] == 2
 
 
 @pytest.mark.parametrize("args,message", [

@@ -287,7 +287,8 @@ def evaluate_workdir(workdir, data_dir=None, split="test", write_artifacts=True,
         raise ValueError(f"{workdir} was trained on data in memory ({config.dataset!r}): pass them as data=")
     summary, per_example = evaluate_model(model, config.dataset if data is None else data, split,
                                           data_dir or config.data_dir, **kwargs)
-    summary.update(artifacts.structure_summary(model), source=os.path.abspath(workdir))
+    summary.update(artifacts.structure_summary(model), source=os.path.abspath(workdir),
+                   checkpoint_step=runs.checkpoint_step(workdir), epochs=config.epochs)
     if write_artifacts:
         summary["artifacts"] = artifacts.write_structure_artifacts(model, workdir)
     return summary, per_example

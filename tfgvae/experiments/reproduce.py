@@ -2,9 +2,10 @@
 
 Each run is ``python -m tfgvae train`` then ``python -m tfgvae evaluate`` in a subprocess, in its
 own workdir ``<workdir>/<dataset>/<structure>_seed<k>``, so a killed reproduction resumes:
-finished runs (``test_results.json`` with the same k) are skipped, unfinished ones resume from
-their last checkpoint. ``schedule`` gives the paper's schedule (App. B.2) in fewer epochs:
-compressed into them, or truncated to its first epochs.
+finished runs (``Run.finished``: test results with the same k of the planned epochs' latest
+checkpoint) are skipped, unfinished ones resume from their last checkpoint (``runner``). ``schedule``
+gives the paper's schedule (App. B.2) in fewer epochs: compressed into them, or truncated to its
+first epochs.
 The dataset is a registered one or your own (an .npz file, or arrays / tf.data.Datasets by split,
 written to ``<workdir>/<name>/data.npz``), trained with the configs of the registered dataset of
 its likelihood (``TEMPLATES``).
@@ -13,13 +14,12 @@ import dataclasses
 import json
 import math
 import os
-import subprocess
 import sys
-import time
 
 import numpy as np
 
 from tfgvae import atomic, data
+from tfgvae.experiments import runner
 from tfgvae.data import sources
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -80,13 +80,22 @@ class Run:
         return os.path.join(self.workdir, "test_per_example.npz")
 
     def finished(self, num_samples, limit=None):
-        """Whether the run has test results with k = ``num_samples`` (on ``limit`` images, if given)."""
+        """Whether the run has test results with k = ``num_samples`` (on ``limit`` images, if given)
+        of its planned training: config.json's epochs are the plan's, and the results score the
+        latest checkpoint (results written before ``checkpoint_step`` was recorded are trusted)."""
         if not os.path.exists(self.results_path):
             return False
         with open(self.results_path) as f:
             results = json.load(f)
-        return results.get("num_importance_samples") == num_samples and (
-            limit is None or results.get("num_examples") == limit)
+        if results.get("num_importance_samples") != num_samples or (
+                limit is not None and results.get("num_examples") != limit):
+            return False
+        trained = _trained_config(self)
+        if trained is not None and trained.epochs != self.flags["epochs"]:
+            return False
+        from tfgvae.training import runs  # TensorFlow: only once a run has results
+        step = results.get("checkpoint_step")
+        return step is None or step == runs.checkpoint_step(self.workdir)
 
 
 def write_npz(splits, path, likelihood="bernoulli"):
@@ -172,6 +181,15 @@ def matched_vae_width(dataset, structures, **flags):
     return max(128, 128 + math.ceil((max(others) - p128) / per_unit))
 
 
+def vae_width(dataset, structures, match=True, **flags):
+    """The VAE's bottom-up width in a plan of ``structures``: matched (footnote 2) to every other
+    structure of Table 1, whether or not this plan trains them (a VAE-only call gives the table's
+    VAE), or None (the config's) without a VAE or with ``match`` False."""
+    if not match or "vae" not in structures:
+        return None
+    return matched_vae_width(dataset, STRUCTURE_ORDER, **flags)
+
+
 def _parse_value(text):
     for cast in (int, float):
         try:
@@ -199,80 +217,13 @@ def commands(run, num_samples, data_dir=None, limit=None):
     return train, evaluate
 
 
-def thread_env(threads):
-    """Environment that keeps one run's TensorFlow to ``threads`` CPU threads."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    if threads:
-        env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads),
-                   OMP_NUM_THREADS=str(threads))
-    return env
-
-
-def _start(run, num_samples, data_dir, threads, limit):
-    """Start a run's train-then-evaluate chain as one shell process logging to its workdir."""
-    os.makedirs(run.workdir, exist_ok=True)
-    train, evaluate = commands(run, num_samples, data_dir, limit)
-    timing = os.path.join(run.workdir, "timing.json")
-    script = (f"set -e; s=$(date +%s); {_quote(train)}; t=$(($(date +%s)-s)); "
-              f"prev=$(python -c \"import json,sys;print(json.load(open(sys.argv[1]))['train_seconds'])\" "
-              f"{_quote([timing])} 2>/dev/null || echo 0); "
-              f"echo \"{{\\\"train_seconds\\\": $((prev+t))}}\" > {_quote([timing])}; {_quote(evaluate)}")
-    log = open(os.path.join(run.workdir, "reproduce.log"), "a")
-    return subprocess.Popen(["bash", "-c", script], stdout=log, stderr=subprocess.STDOUT,
-                            env=thread_env(threads), cwd=ROOT)
-
-
-def _quote(args):
-    import shlex
-    return " ".join(shlex.quote(str(a)) for a in args)
-
-
 def execute(runs, num_samples, data_dir=None, parallel=1, threads=None, out=sys.stdout, limit=None):
-    """Run every unfinished run, ``parallel`` at a time; print a progress line per start and end.
-
-    ``limit``: evaluate on the first ``limit`` test images only. Returns the names of runs
-    that failed (their logs: ``<workdir>/reproduce.log``).
-    """
-    todo = [r for r in runs if not r.finished(num_samples, limit)]
-    total, done0 = len(runs), len(runs) - len(todo)
-    if done0:
-        print(f"{done0} of {total} runs already finished: skipped", file=out, flush=True)
-    active, failed, durations, started = {}, [], [], time.time()
-    queue = list(todo)
-    while queue or active:
-        while queue and len(active) < parallel:
-            run = queue.pop(0)
-            active[run.name] = (run, _start(run, num_samples, data_dir, threads, limit), time.time())
-            print(f"[{total - len(queue)}/{total}] {run.name}: started ({_eta(durations, queue, active, parallel)})",
-                  file=out, flush=True)
-        time.sleep(1.0)
-        for name, (run, proc, t0) in list(active.items()):
-            if proc.poll() is None:
-                continue
-            del active[name]
-            durations.append(time.time() - t0)
-            ok = proc.returncode == 0 and run.finished(num_samples, limit)
-            if not ok:
-                failed.append(name)
-            finished = total - len(queue) - len(active)
-            print(f"[{finished}/{total}] {name}: {'done' if ok else 'FAILED, see ' + run.workdir + '/reproduce.log'} "
-                  f"in {durations[-1] / 60:.1f} min ({_eta(durations, queue, active, parallel)})",
-                  file=out, flush=True)
-    print(f"all runs ended in {(time.time() - started) / 60:.1f} min", file=out, flush=True)
-    return failed
-
-
-def _eta(durations, queue, active, parallel, now=None):
-    """Time left: the longest running run's rest (at the mean duration so far), then the queue
-    in waves of ``parallel``."""
-    if not durations:
-        return "ETA after the first run"
-    if not queue and not active:
-        return "no runs left"
-    mean, now = float(np.mean(durations)), time.time() if now is None else now
-    running = max((max(0.0, mean - (now - t0)) for _, _, t0 in active.values()), default=0.0)
-    minutes = (running + math.ceil(len(queue) / parallel) * mean) / 60
-    return f"{len(queue) + len(active)} left, ETA {minutes:.0f} min"
+    """Run every unfinished run (``runner.execute``), ``parallel`` at a time. ``limit``: evaluate
+    on the first ``limit`` test images only. Returns the names of the runs that failed (their
+    logs: ``<workdir>/reproduce.log``)."""
+    def start(run):
+        return runner.start_chain(run.workdir, *commands(run, num_samples, data_dir, limit), threads, cwd=ROOT)
+    return runner.execute(runs, start, lambda run: run.finished(num_samples, limit), parallel, out)
 
 
 def _stats(values):
@@ -417,8 +368,7 @@ def reproduce(dataset, structures=STRUCTURE_ORDER, seeds=(0, 1, 2, 3, 4), workdi
     dataset = os.fspath(dataset)
     extra = dict(train_flags or {})
     schedule(dataset, budget, schedule_kind)  # a bad budget fails before the models are built
-    width = matched_vae_width(dataset, structures, **extra) if (
-        match_vae_parameters and "vae" in structures) else None
+    width = vae_width(dataset, structures, match_vae_parameters, **extra)
     runs = plan(dataset, structures, seeds, os.path.abspath(workdir), budget, extra, width, schedule_kind)
     results_dir = results_dir or os.path.join(workdir, "results")
     os.makedirs(os.path.join(workdir, label(dataset)), exist_ok=True)

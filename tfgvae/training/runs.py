@@ -38,6 +38,13 @@ def run_info(config):
                        num_valid=0, num_test=0, note="")
 
 
+def checkpoint_step(workdir):
+    """The training step of ``workdir``'s latest checkpoint (``RunCheckpoint`` numbers them by
+    step), or None if it has none."""
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    return None if latest is None else int(latest.rsplit("-", 1)[1])
+
+
 def load_run(workdir, encoder=None, decoder=None):
     """(model, TrainConfig, DatasetInfo) of a training run, restored from its latest checkpoint.
 

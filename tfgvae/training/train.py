@@ -15,8 +15,9 @@ from tfgvae.training.config import RESUMABLE_FIELDS, TrainConfig
 from tfgvae.training.runs import build_model  # noqa: F401  (also tfgvae.training.train.build_model)
 
 
-def prepare_workdir(config, workdir):
-    """Create ``workdir`` and record the config; refuse to resume a run with a different model."""
+def prepare_workdir(config, workdir, write=True):
+    """Create ``workdir`` and record the config (unless ``write`` is False); refuse to resume a
+    run with a different model."""
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "config.json")
     if os.path.exists(path):
@@ -26,7 +27,16 @@ def prepare_workdir(config, workdir):
         if changed:
             raise ValueError(f"{workdir} holds a run with different settings ({', '.join(changed)}): "
                              "use a new --workdir or the same flags")
-    atomic.write_json(path, config.to_dict())
+    if write:
+        atomic.write_json(path, config.to_dict())
+
+
+def check_budget(config, workdir, done, steps):
+    """Refuse to 'resume' a run already trained past ``config.epochs``: its config.json would then
+    name fewer epochs than its weights had."""
+    if done > config.epochs * steps:
+        raise ValueError(f"{workdir} was trained for {done} steps ({done / steps:g} epochs), more than "
+                         f"--epochs={config.epochs}: use a new --workdir or --epochs >= {math.ceil(done / steps)}")
 
 
 def optimizer(config, steps_per_epoch):
@@ -155,8 +165,8 @@ def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
     source, config = source_of(config, data)
     info, train, valid, steps = datasets(config, source)  # bad data fails before anything is written
     k = steps_per_execution(config.steps_per_execution, {steps: "training steps of an epoch"})
-    if chief:
-        prepare_workdir(config, workdir)
+    if chief:  # refuse other settings before restoring; config.json is written after the restore
+        prepare_workdir(config, workdir, write=False)
     with strategy.scope():
         model = compile_model(build_model(config, info, encoder, decoder), config, steps, k)
         if config.sync_batch_norm:
@@ -165,6 +175,9 @@ def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
         checkpoint = callbacks.RunCheckpoint(ckpt_dir, model, config.checkpoint_every_steps,
                                              write_directory=scratch)
     done = checkpoint.restore()
+    check_budget(config, workdir, done, steps)
+    if chief:
+        prepare_workdir(config, workdir)
     if done % steps and done < config.epochs * steps:  # the first fit call ends the interrupted epoch
         model.steps_per_execution = steps_per_execution(config.steps_per_execution, {
             steps: "training steps of an epoch",
