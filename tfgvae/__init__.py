@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {  # public name: (module, name there)
     "GraphVAE": ("tfgvae.core.model", "GraphVAE"),
-    "ModelConfig": ("tfgvae.core.model", "ModelConfig"),
+    "ModelConfig": ("tfgvae.core.model_config", "ModelConfig"),
     "Schedule": ("tfgvae.core.schedules", "Schedule"),
     "STRUCTURES": ("tfgvae.core.structure", "STRUCTURES"),
     "DependencyGates": ("tfgvae.core.structure", "DependencyGates"),

@@ -13,7 +13,7 @@ from absl import flags
 from tfgvae.core.adjacency import check_adjacency, read_adjacency
 from tfgvae.data import DATASETS
 from tfgvae.training.distribute import STRATEGIES
-from tfgvae.core.model import ENCODER_GRAPHS, TOP_DOWN, ModelConfig
+from tfgvae.core.model_config import ENCODER_GRAPHS, TOP_DOWN, ModelConfig
 from tfgvae.core.nodes import HEAD_INITS
 from tfgvae.core.schedules import Schedule
 from tfgvae.data.sources import is_dataset_name, unknown_dataset_message
