@@ -134,6 +134,37 @@ def test_config_trains_exports_and_reloads(config, tmp_path, tiny_data):
         f"train.py: error: {workdir} was trained for 4 steps (2 epochs), more than --epochs=1: "
         "use a new --workdir or --epochs >= 2")
     assert json.loads((workdir / "config.json").read_text())["epochs"] == 2
+    # More epochs on a run with a KL warm-up (mnist.cfg: half the run) would stretch the warm-up
+    # from 1 to 1.5 epochs after it ended: refused too, nothing rewritten.
+    tiny_three = [a if a != "--epochs=2" else "--epochs=3" for a in TINY]
+    proc = run_train([f"--flagfile={config}", f"--workdir={workdir}", *tiny_three, "--noexport"], tmp_path, tiny_data)
+    assert proc.returncode != 0 and proc.stderr.strip().splitlines()[-1] == (
+        f"train.py: error: {workdir} warms the KL up over 0.5 of its 2 epochs: --epochs=3 would change "
+        "the warm-up mid-run; use a new --workdir or --epochs=2")
+    assert json.loads((workdir / "config.json").read_text())["epochs"] == 2
+    assert not glob.glob(str(workdir / "checkpoints" / "ckpt-6.index"))
+
+
+def test_more_epochs_resume_a_run_only_without_kl_warmup(tmp_path):
+    """A larger budget trains a started run on when its schedule does not depend on the run's length
+    (no warm-up); with a warm-up (W = fraction x epochs) it is refused, as is fewer epochs than done."""
+    from tfgvae.training.config import TrainConfig
+    from tfgvae.training.train import check_budget
+
+    for fraction in (0.0, 0.25):
+        workdir = tmp_path / f"w{fraction}"
+        workdir.mkdir()
+        (workdir / "config.json").write_text(json.dumps(TrainConfig(epochs=4, kl_warmup_fraction=fraction).to_dict()))
+        longer = TrainConfig(epochs=6, kl_warmup_fraction=fraction)
+        check_budget(TrainConfig(epochs=4, kl_warmup_fraction=fraction), str(workdir), done=10, steps=5)
+        check_budget(longer, str(workdir), done=0, steps=5)  # nothing trained yet: any budget
+        with pytest.raises(ValueError, match="--epochs >= 2"):
+            check_budget(TrainConfig(epochs=1, kl_warmup_fraction=fraction), str(workdir), done=10, steps=5)
+        if fraction:
+            with pytest.raises(ValueError, match="over 0.25 of its 4 epochs: --epochs=6 would change"):
+                check_budget(longer, str(workdir), done=10, steps=5)
+        else:
+            check_budget(longer, str(workdir), done=10, steps=5)
 
 
 @pytest.mark.parametrize("args,message", [

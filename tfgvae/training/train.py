@@ -32,11 +32,19 @@ def prepare_workdir(config, workdir, write=True):
 
 
 def check_budget(config, workdir, done, steps):
-    """Refuse to 'resume' a run already trained past ``config.epochs``: its config.json would then
-    name fewer epochs than its weights had."""
+    """Refuse to 'resume' a run already trained past ``config.epochs`` (its config.json would then
+    name fewer epochs than its weights had), or a started run with a KL warm-up under other
+    ``epochs``: the warm-up is a fraction of them, so it would change mid-run."""
     if done > config.epochs * steps:
         raise ValueError(f"{workdir} was trained for {done} steps ({done / steps:g} epochs), more than "
                          f"--epochs={config.epochs}: use a new --workdir or --epochs >= {math.ceil(done / steps)}")
+    if not done or not config.kl_warmup_fraction or not os.path.exists(os.path.join(workdir, "config.json")):
+        return
+    planned = TrainConfig.load(workdir).epochs
+    if planned != config.epochs:
+        raise ValueError(f"{workdir} warms the KL up over {config.kl_warmup_fraction:g} of its {planned} "
+                         f"epochs: --epochs={config.epochs} would change the warm-up mid-run; use a new "
+                         f"--workdir or --epochs={planned}")
 
 
 def optimizer(config, steps_per_epoch):
