@@ -1,4 +1,4 @@
-"""Training callbacks in process: epoch-only TensorBoard summaries."""
+"""Training callbacks in process: epoch-only TensorBoard summaries, the test-LL schedule, training time."""
 import glob
 
 import numpy as np
@@ -95,3 +95,33 @@ def test_checkpoint_every_steps_that_executions_cannot_honour_is_said(tmp_path, 
     assert "--checkpoint_every_steps=5 is not a multiple of the 3 steps per execution" in err
     # Saved at step 6 (the call that passed 5) and at the epoch's end.
     assert sorted(int(p.split("-")[-1]) for p in checkpoint.manager.checkpoints) == [6]
+
+
+def test_train_time_adds_each_finished_epoch_to_what_earlier_runs_recorded(tmp_path):
+    """A resumed run's time continues from timing.json: 100 s recorded before, then two epochs of
+    which each takes at least the 0.2 s a later callback sleeps, and at most the fit call's wall time."""
+    import json
+    import time
+
+    path = tmp_path / "timing.json"
+    path.write_text(json.dumps({"train_seconds": 100}))
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    seen = []
+
+    class Slow(keras.callbacks.Callback):  # after TrainTime's on_epoch_begin: its sleep is counted
+        def on_epoch_begin(self, epoch, logs=None):
+            time.sleep(0.2)
+
+    class Reader(keras.callbacks.Callback):  # after TrainTime's on_epoch_end: the file per epoch
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(json.loads(path.read_text())["train_seconds"])
+
+    x = np.zeros((4, 3), np.float32)
+    start = time.perf_counter()
+    model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[callbacks.TrainTime(str(path)), Slow(), Reader()])
+    wall = time.perf_counter() - start
+    assert len(seen) == 2 and 100.2 <= seen[0] and seen[0] + 0.2 <= seen[1] <= 100 + wall
+    # A second fit (a resume) starts from the file, not from zero.
+    model.fit(x, x[:, :1], epochs=1, verbose=0, callbacks=[callbacks.TrainTime(str(path)), Slow()])
+    assert json.loads(path.read_text())["train_seconds"] >= seen[1] + 0.2

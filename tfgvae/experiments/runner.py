@@ -23,14 +23,9 @@ def thread_env(threads):
 
 def start_chain(workdir, train, evaluate, threads=None, cwd=None):
     """Start ``train`` then ``evaluate`` (argument lists) as one shell process in a new process
-    group, logging to ``workdir/reproduce.log`` and adding the training seconds to
-    ``workdir/timing.json``."""
+    group, logging to ``workdir/reproduce.log`` (training records its own time: ``TrainTime``)."""
     os.makedirs(workdir, exist_ok=True)
-    timing = os.path.join(workdir, "timing.json")
-    script = (f"set -e; s=$(date +%s); {quote(train)}; t=$(($(date +%s)-s)); "
-              f"prev=$(python -c \"import json,sys;print(json.load(open(sys.argv[1]))['train_seconds'])\" "
-              f"{quote([timing])} 2>/dev/null || echo 0); "
-              f"echo \"{{\\\"train_seconds\\\": $((prev+t))}}\" > {quote([timing])}; {quote(evaluate)}")
+    script = f"set -e; {quote(train)}; {quote(evaluate)}"
     log = open(os.path.join(workdir, "reproduce.log"), "a")
     return subprocess.Popen(["bash", "-c", script], stdout=log, stderr=subprocess.STDOUT,
                             env=thread_env(threads), cwd=cwd, start_new_session=True)

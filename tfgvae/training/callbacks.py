@@ -1,9 +1,10 @@
 """Training callbacks: gate-mean history, NaN guard, atomic resumable checkpoints, epoch-level
-TensorBoard summaries, periodic test log-likelihood, structure freezing. (The temperature and
+TensorBoard summaries, periodic test log-likelihood, structure freezing, training time. (The temperature and
 the KL weight are annealed by the model itself: ``tfgvae.core.schedules``.)"""
 import json
 import os
 import sys
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -162,6 +163,29 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.save()
+
+
+class TrainTime(keras.callbacks.Callback):
+    """Adds each finished epoch's wall-clock seconds to ``train_seconds`` in ``path`` (JSON), so
+    a run stopped and resumed any number of times counts each finished epoch once (Table 1's
+    training minutes). Put it last: an epoch's time then includes the other callbacks' work."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path, self.start = path, None
+
+    def on_train_begin(self, logs=None):
+        self.seconds = 0.0
+        if os.path.exists(self.path):
+            with open(self.path) as f:
+                self.seconds = float(json.load(f)["train_seconds"])
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds += time.perf_counter() - self.start
+        write_json_atomic(self.path, {"train_seconds": self.seconds})
 
 
 class TestLogLikelihood(keras.callbacks.Callback):

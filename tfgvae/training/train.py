@@ -208,6 +208,7 @@ def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
             callback_list.append(summaries.ImageSummaries(os.path.join(workdir, "logs"), valid, info.image_shape))
         if config.verbose:
             callback_list.append(summaries.ConsoleLog(config.epochs))
+        callback_list.append(callbacks.TrainTime(os.path.join(workdir, "timing.json")))
     results = fit(model, config, train, valid, steps, done, callback_list)
     distribute.discard(scratch, strategy)
     if results is None:  # the run had already finished: validate the restored weights
