@@ -1,6 +1,6 @@
 """Training callbacks: gate-mean history, NaN guard, atomic resumable checkpoints, epoch-level
-TensorBoard summaries, periodic test log-likelihood, structure freezing, training time. (The temperature and
-the KL weight are annealed by the model itself: ``tfgvae.core.schedules``.)"""
+TensorBoard summaries, periodic test log-likelihood, structure freezing, training time. (The
+temperature and the KL weight are annealed by the model itself: ``tfgvae.core.schedules``.)"""
 import json
 import os
 import sys
