@@ -127,21 +127,18 @@ def test_config_trains_exports_and_reloads(config, tmp_path, tiny_data):
     assert proc.returncode == 0 and "Resuming" in proc.stdout, proc.stderr[-3000:]
     assert "SavedModel: not written (--noexport)" in proc.stdout
     assert os.path.getmtime(export / "saved_model.pb") == mtime
-    # Fewer epochs than the run has done: refused, and config.json still says what was trained.
-    tiny_one = [a if a != "--epochs=2" else "--epochs=1" for a in TINY]
-    proc = run_train([f"--flagfile={config}", f"--workdir={workdir}", *tiny_one, "--noexport"], tmp_path, tiny_data)
-    assert proc.returncode != 0 and proc.stderr.strip().splitlines()[-1] == (
-        f"train.py: error: {workdir} was trained for 4 steps (2 epochs), more than --epochs=1: "
-        "use a new --workdir or --epochs >= 2")
-    assert json.loads((workdir / "config.json").read_text())["epochs"] == 2
+    def refused(epochs, message):  # one line, and config.json still says what was trained
+        tiny = [a if a != "--epochs=2" else f"--epochs={epochs}" for a in TINY]
+        proc = run_train([f"--flagfile={config}", f"--workdir={workdir}", *tiny, "--noexport"], tmp_path, tiny_data)
+        assert proc.returncode != 0 and proc.stderr.strip().splitlines()[-1] == f"train.py: error: {workdir} {message}"
+        assert json.loads((workdir / "config.json").read_text())["epochs"] == 2
+
+    # Fewer epochs than the run has done.
+    refused(1, "was trained for 4 steps (2 epochs), more than --epochs=1: use a new --workdir or --epochs >= 2")
     # More epochs on a run with a KL warm-up (mnist.cfg: half the run) would stretch the warm-up
-    # from 1 to 1.5 epochs after it ended: refused too, nothing rewritten.
-    tiny_three = [a if a != "--epochs=2" else "--epochs=3" for a in TINY]
-    proc = run_train([f"--flagfile={config}", f"--workdir={workdir}", *tiny_three, "--noexport"], tmp_path, tiny_data)
-    assert proc.returncode != 0 and proc.stderr.strip().splitlines()[-1] == (
-        f"train.py: error: {workdir} warms the KL up over 0.5 of its 2 epochs: --epochs=3 would change "
-        "the warm-up mid-run; use a new --workdir or --epochs=2")
-    assert json.loads((workdir / "config.json").read_text())["epochs"] == 2
+    # from 1 to 1.5 epochs after it ended.
+    refused(3, "warms the KL up over 0.5 of its 2 epochs: --epochs=3 would change the warm-up mid-run; "
+               "use a new --workdir or --epochs=2")
     assert not glob.glob(str(workdir / "checkpoints" / "ckpt-6.index"))
 
 
