@@ -1,20 +1,10 @@
-"""Table 1 for one model: importance-sampled test log-likelihood, KL, ELBO and active units.
+"""Table 1 for one model: python bin/evaluate.py --workdir=RUN, or --saved_model=DIR --dataset=NAME
 
-python bin/evaluate.py --workdir=runs/mnist [--num_importance_samples=5000] [--output=results.json]
-python bin/evaluate.py --saved_model=SavedModels/mnist --dataset=mnist
-With --workdir, the run's learned structure (structure.json/.dot/.png, gate_history.png) is
-also written into the run directory. See docs/evaluation.md.
+The same program as ``tfgvae evaluate``, which ``pip install`` puts on the PATH (``tfgvae.cli``).
 """
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tfgvae import cli  # noqa: E402
-
-cli.quiet_tensorflow()
-from tfgvae import commands  # noqa: E402
+from tfgvae import cli
 
 if __name__ == "__main__":
-    commands.run("evaluate")
+    cli.main(["evaluate", *sys.argv[1:]])

@@ -1,14 +1,10 @@
-"""Train a Graph VAE (or a baseline) from flags: python bin/train.py --flagfile=configs/mnist.cfg"""
-import os
+"""Train a Graph VAE (or a baseline) from flags: python bin/train.py --flagfile=configs/mnist.cfg
+
+The same program as ``tfgvae train``, which ``pip install`` puts on the PATH (``tfgvae.cli``).
+"""
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tfgvae import cli  # noqa: E402
-
-cli.quiet_tensorflow()
-from tfgvae import commands  # noqa: E402
+from tfgvae import cli
 
 if __name__ == "__main__":
-    commands.run("train")
+    cli.main(["train", *sys.argv[1:]])

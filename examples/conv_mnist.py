@@ -14,7 +14,8 @@ p.add_argument("--data_dir", default=None, help="default: $TFGVAE_DATA_DIR")
 p.add_argument("--steps", type=int, default=None, help="training steps per epoch (default: all)")
 p.add_argument("--epochs", type=int, default=5)
 p.add_argument("--test_examples", type=int, default=1000)
-p.add_argument("--out", default="conv_mnist", help="folder for samples.png and the SavedModel")
+p.add_argument("--out", default=os.path.join("runs", "examples", "conv_mnist"),
+               help="folder for samples.png and the SavedModel (runs/ is git-ignored)")
 args = p.parse_args()
 
 rng = np.random.default_rng(0)  # one binarization of the grey intensities, as 28 x 28 x 1 images

@@ -24,7 +24,8 @@ def test_every_public_name_has_a_one_line_docstring_and_is_documented(name):
 
 def test_public_methods_of_the_model_have_docstrings():
     for name in ("sample", "encode", "log_likelihood", "elbo", "posterior_parameters", "compile", "fit",
-                 "prior_distribution", "posterior_distribution", "gate_distribution"):
+                 "prior_distribution", "posterior_distribution", "gate_distribution", "save", "get_config",
+                 "from_config"):
         assert inspect.getdoc(getattr(tfgvae.GraphVAE, name)).splitlines()[0], name
 
 

@@ -50,7 +50,7 @@ def main(out, *runs):
     train.build_model = build_model
     for k, run in enumerate(runs):
         workdir, fields = json.loads(run)
-        results = train.train_and_evaluate(TrainConfig(**fields), workdir)
+        results = train.train_and_evaluate(TrainConfig.from_dict(fields), workdir)
         model = built[-1]
         arrays = {f"w{i}": np.asarray(v) for i, v in enumerate(model.weights)}
         arrays.update({f"i{i}": v for i, v in enumerate(initial[-1])})

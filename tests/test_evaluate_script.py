@@ -24,7 +24,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     data_dir = str(root / "data")
     data_fixtures.write_tiny_data_dir(data_dir)
-    config = TrainConfig(dataset="mnist", data_dir=data_dir, num_nodes=3, latent_dim=6, seed=0)
+    config = TrainConfig.from_dict(dict(dataset="mnist", data_dir=data_dir, num_nodes=3, latent_dim=6, seed=0))
     workdir = root / "run"
     train.prepare_workdir(config, str(workdir))
     model = train.build_model(config, DATASETS["mnist"])

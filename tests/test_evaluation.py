@@ -17,6 +17,7 @@ from scipy.special import logsumexp
 
 from tfgvae.core import likelihoods
 from tfgvae.experiments import evaluation
+from tfgvae.core import importance
 from tfgvae.training import artifacts
 from tfgvae.core.model import GraphVAE, ModelConfig
 from tfgvae.core.nodes import normal_log_prob
@@ -182,7 +183,7 @@ def test_inference_decoder_and_bernoulli_match_the_model():
                                rtol=1e-4, atol=1e-4)
     params = model.decode(z)
     for x in (_binary(7, 12), np.random.default_rng(0).random((7, 12)).astype(np.float32)):
-        got = evaluation._observation_log_prob(model, tf.constant(x)[:, None], params[:, None])[:, 0]
+        got = importance._observation_log_prob(model, tf.constant(x)[:, None], params[:, None])[:, 0]
         np.testing.assert_allclose(got, likelihoods.log_likelihood("bernoulli", x, params),
                                    rtol=1e-5, atol=1e-4)
 

@@ -15,6 +15,7 @@ from tfgvae.experiments import evaluation
 from tfgvae.serving import export
 from tfgvae.training import callbacks, train
 from tfgvae.training.config import TrainConfig
+from tfgvae.training.runs import load_run
 from tfgvae.data import DATASETS
 from tfgvae.core.model import GraphVAE, ModelConfig
 
@@ -206,6 +207,26 @@ def test_signatures_have_named_inputs_and_outputs(exported):
     assert list(loaded.signatures["serving_default"].structured_outputs) == ["means"]
 
 
+def _table_shape(text):
+    """A SIGNATURE_TABLE shape such as "(batch, N, N')" for this file's model (None: any size)."""
+    sizes = {"batch": None, "num": None, "D": D, "N": N, "N'": ND, "R": 1, "3": 3}
+    return [sizes[dim.strip()] for dim in text.strip("()").split(",") if dim.strip()]
+
+
+def test_signature_table_is_what_the_export_holds(exported):
+    """The docs' signatures page renders SIGNATURE_TABLE: its names, dtypes and shapes are the export's."""
+    loaded = exported[1]
+    assert set(loaded.signatures) == set(export.SIGNATURE_TABLE) | {"serving_default"}
+    for name, (what, inputs, outputs) in export.SIGNATURE_TABLE.items():
+        fn = loaded.signatures[name]
+        exported_inputs = {k: (spec.dtype.name, spec.shape.as_list())
+                           for k, spec in fn.structured_input_signature[1].items()}
+        exported_outputs = {k: (spec.dtype.name, spec.shape.as_list()) for k, spec in fn.structured_outputs.items()}
+        assert exported_inputs == {n: (dtype, _table_shape(shape)) for n, dtype, shape in inputs}, name
+        assert exported_outputs == {n: (dtype, _table_shape(shape)) for n, dtype, shape, _ in outputs}, name
+        assert what and all(meaning for *_, meaning in outputs), name
+
+
 def _zeros(*shape, dtype=tf.float32):
     return tf.zeros(shape, dtype)
 
@@ -278,7 +299,7 @@ def test_interrupted_export_keeps_the_previous_complete_one(exported, tmp_path, 
 
 def _write_run(workdir):
     """A run folder as bin/train.py leaves it: config.json and a checkpoint of perturbed weights."""
-    config = TrainConfig(dataset="mnist", num_nodes=2, latent_dim=4, seed=4)
+    config = TrainConfig.from_dict(dict(dataset="mnist", num_nodes=2, latent_dim=4, seed=4))
     os.makedirs(workdir)
     callbacks.write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
     model = _randomize(train.build_model(config, DATASETS["mnist"]), seed=4)
@@ -303,8 +324,8 @@ def test_export_script_restores_the_latest_checkpoint(tmp_path):
     loaded = tf.saved_model.load(str(tmp_path / "SavedModels" / "run"))
     _assert_same(export.serving_functions(model)["sample"](5, 1), loaded.sample(5, 1))
     assert loaded.info()["image_shape"].numpy().tolist() == [28, 28, 1]
-    restored, config, info = export.load_run(str(tmp_path / "run"))
-    assert config.num_nodes == 2 and info.name == "mnist"
+    restored, config, info = load_run(str(tmp_path / "run"))
+    assert config.model.num_nodes == 2 and info.name == "mnist"
     for a, b in zip(model.variables, restored.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
@@ -312,17 +333,17 @@ def test_export_script_restores_the_latest_checkpoint(tmp_path):
 def test_load_run_refuses_what_is_not_a_complete_fitting_run(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="has no config.json"):
-        export.load_run(str(tmp_path / "empty"))
+        load_run(str(tmp_path / "empty"))
     run = tmp_path / "run"
     _write_run(str(run))
     os.rename(run / "checkpoints", tmp_path / "saved")
     with pytest.raises(ValueError, match="holds no checkpoint"):
-        export.load_run(str(run))
+        load_run(str(run))
     os.rename(tmp_path / "saved", run / "checkpoints")
     callbacks.write_json_atomic(str(run / "config.json"),
-                                TrainConfig(num_nodes=2, latent_dim=6, seed=4).to_dict())
+                                TrainConfig.from_dict(dict(num_nodes=2, latent_dim=6, seed=4)).to_dict())
     with pytest.raises(ValueError, match="does not fit the model") as info:
-        export.load_run(str(run))
+        load_run(str(run))
     assert "\n" not in str(info.value)
 
 

@@ -1,4 +1,4 @@
-"""bench/node_kl.py on TensorBoard logs written here by tf.summary, as Keras writes them."""
+"""analysis/node_kl.py on TensorBoard logs written here by tf.summary, as Keras writes them."""
 import json
 import os
 import sys
@@ -6,7 +6,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "analysis"))
 import node_kl  # noqa: E402
 
 

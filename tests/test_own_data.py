@@ -25,15 +25,15 @@ def splits(seed=0):
 
 
 def test_train_and_evaluate_a_conv_model_on_arrays_then_reload_and_evaluate_the_run(tmp_path):
-    config = TrainConfig(**TINY, export_dir=str(tmp_path / "export"))
+    config = TrainConfig.from_dict(dict(**TINY, export_dir=str(tmp_path / "export")))
     workdir = str(tmp_path / "run")
     data = splits()
     results = train.train_and_evaluate(config, workdir, data=data, encoder=conv_encoder(),
                                        decoder=deconv_decoder())
     assert np.isfinite(results["elbo"])
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["dataset"] == "own data" and saved["input_shape"] == list(SHAPE)
-    assert saved["likelihood"] == "bernoulli"
+    assert saved["dataset"] == "own data" and saved["model"]["input_shape"] == list(SHAPE)
+    assert saved["model"]["likelihood"] == "bernoulli"
     loaded = tf.saved_model.load(str(tmp_path / "export"))
     assert tuple(loaded.info()["input_shape"].numpy()) == SHAPE
     model, run, _ = runs.load_run(workdir, encoder=conv_encoder(), decoder=deconv_decoder())
@@ -52,7 +52,8 @@ def test_train_and_evaluate_a_conv_model_on_arrays_then_reload_and_evaluate_the_
 def test_default_networks_train_on_flat_arrays_and_tf_data(tmp_path):
     flat = {k: v.reshape(len(v), -1) for k, v in splits(3).items()}
     data = {"train": tf.data.Dataset.from_tensor_slices(flat["train"]).batch(4), "valid": flat["valid"]}
-    results = train.train_and_evaluate(TrainConfig(**TINY, export=False), str(tmp_path / "run"), data=data)
+    results = train.train_and_evaluate(TrainConfig.from_dict(dict(**TINY, export=False)), str(tmp_path / "run"),
+                                         data=data)
     assert np.isfinite(results["elbo"])
     model, _, info = runs.load_run(str(tmp_path / "run"))
     assert model.config.example_shape == (64,) and info.input_dim == 64

@@ -1,4 +1,4 @@
-"""bench/paired_table.py on fabricated run directories: per-seed paired differences and their spread."""
+"""analysis/paired_table.py on fabricated run directories: per-seed paired differences and their spread."""
 import json
 import os
 import subprocess
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
+sys.path.insert(0, os.path.join(ROOT, "analysis"))
 import paired_table  # noqa: E402
 
 
@@ -51,10 +51,10 @@ def test_pairs_by_seed_on_the_same_images(tmp_path, capsys):
 def test_bad_input_is_one_line_and_nonzero(tmp_path):
     a = _run(tmp_path, "fc", 0, [-100.0, -101.0])
     b = _run(tmp_path, "vae", 0, [-100.0, -101.0, -99.0])  # other images
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "paired_table.py"), a, b, "--pairs=fc-vae"],
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "analysis", "paired_table.py"), a, b, "--pairs=fc-vae"],
                           capture_output=True, text=True)
     assert proc.returncode != 0 and proc.stderr.strip().splitlines() == [
         "paired_table.py: error: fc/vae seed 0: per-image files missing or not on the same images"]
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "paired_table.py"), str(tmp_path / "nope")],
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "analysis", "paired_table.py"), str(tmp_path / "nope")],
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "no config.json" in proc.stderr

@@ -1,4 +1,4 @@
-"""bench/parentless_roots.py: every node of an edgeless model scored as a root (prior N(0, I),
+"""analysis/parentless_roots.py: every node of an edgeless model scored as a root (prior N(0, I),
 posterior its bottom-up Gaussian), checked against scipy; other structures are refused."""
 import os
 import subprocess
@@ -12,7 +12,7 @@ from scipy import stats
 from tfgvae.core.model import GraphVAE, ModelConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
+sys.path.insert(0, os.path.join(ROOT, "analysis"))
 import parentless_roots  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def test_a_model_with_edges_is_refused(patched):
 
 
 def test_script_trains_and_refuses_edges_in_one_line(tmp_path, tiny_data):
-    common = [sys.executable, os.path.join(ROOT, "bench", "parentless_roots.py"), "--dataset=mnist",
+    common = [sys.executable, os.path.join(ROOT, "analysis", "parentless_roots.py"), "--dataset=mnist",
               f"--data_dir={tiny_data}", "--num_nodes=2", "--latent_dim=4", "--epochs=1",
               "--steps_per_epoch=2", "--batch_size=8", "--validation_steps=1", "--nojit_compile", "--noexport"]
     (tmp_path / "zero.json").write_text('{"adjacency": [[0, 0], [0, 0]]}')

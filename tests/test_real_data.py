@@ -26,7 +26,7 @@ def _config(tmp_path, **overrides):
 @pytest.mark.skipif(not os.environ.get(data.DATA_DIR_ENV), reason="needs the MNIST files ($TFGVAE_DATA_DIR)")
 def test_default_mnist_config_learns_with_every_node_active(tmp_path):
     config = _config(tmp_path)
-    assert config.decode_from == "all" and config.kl_warmup_fraction == 0.5  # the shipped defaults
+    assert config.model.decode_from == "all" and config.schedule.kl_warmup_fraction == 0.5  # the shipped ones
     info, _, valid, _ = train.datasets(config)
     untrained = train.compile_model(train.build_model(config, info), config, STEPS)
     before = untrained.evaluate(valid, steps=VALIDATION_STEPS, verbose=0, return_dict=True)

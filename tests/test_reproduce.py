@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfgvae import data
+from tfgvae import data, flagfiles
 from tfgvae.experiments import reproduce
 from tfgvae.training.config import TrainConfig
 
@@ -22,8 +22,8 @@ def _trained_with(flags):
     """(TrainConfig, learning rate at a step) of the optimizer that training builds from a
     schedule's flags (``train.optimizer``)."""
     from tfgvae.training import train
-    config = TrainConfig(epochs=flags["epochs"], lr_decay_epochs=flags["lr_decay_epochs"],
-                         temperature_decay=flags["temperature_decay"], lr_decay_factor=0.75)
+    config = TrainConfig.from_dict(dict(epochs=flags["epochs"], lr_decay_epochs=flags["lr_decay_epochs"],
+                                        temperature_decay=flags["temperature_decay"], lr_decay_factor=0.75))
     optimizer = train.optimizer(config, STEPS)
     assert optimizer.learning_rate is not None
     return config, lambda step: float(optimizer._learning_rate(step))
@@ -45,7 +45,7 @@ def test_budget_keeps_the_paper_schedule_at_the_same_fractions(budget):
     1,000 of 2,000 (App. B.2: tau = 0.99^epoch; lr x factor every 200 epochs)."""
     config, lr = _trained_with(reproduce.schedule("mnist", budget, "compressed"))
     for fraction, paper_epoch in ((0.1, 200), (0.5, 1000)):
-        assert config.temperature(fraction * budget) == pytest.approx(paper_tau(paper_epoch), rel=1e-9)
+        assert config.schedule.epoch_temperature(fraction * budget) == pytest.approx(paper_tau(paper_epoch), rel=1e-9)
     # Just before and just after the first decay (10% of training), and at the end.
     first = int(np.ceil(0.1 * budget * STEPS))
     assert lr(first - 1) == pytest.approx(1e-3)
@@ -62,7 +62,7 @@ def test_truncated_schedule_is_the_papers_first_epochs(dataset, budget):
     for epoch in sorted({0, 1, 10, 199, 200, 201, 399, 400, budget // 2, budget - 1}):
         if epoch >= budget:
             continue
-        assert config.temperature(epoch) == pytest.approx(paper_tau(epoch), rel=1e-9), epoch
+        assert config.schedule.epoch_temperature(epoch) == pytest.approx(paper_tau(epoch), rel=1e-9), epoch
         for step in (epoch * STEPS, epoch * STEPS + STEPS - 1):  # the epoch's first and last steps
             assert lr(step) == pytest.approx(paper_lr(epoch), rel=1e-5), (epoch, step)
     compressed = reproduce.schedule(dataset, budget, "compressed")
@@ -200,8 +200,8 @@ def test_rows_carry_the_epochs_and_schedule_their_runs_were_trained_with(tmp_pat
     assert [(rows[s]["epochs"], rows[s]["schedule"]) for s in ("vae", "fc")] == [(30, kind)] * 2
     other = "truncated" if kind == "compressed" else "compressed"
     flags = {k: v for k, v in reproduce.schedule("omniglot", 30, other).items() if k != "test_ll_every_epochs"}
-    _write_config(runs[0].workdir, TrainConfig(structure="vae", num_nodes=1, **flags))
-    _write_config(runs[1].workdir, TrainConfig(epochs=30, lr_decay_epochs=17))
+    _write_config(runs[0].workdir, TrainConfig.from_dict(dict(structure="vae", num_nodes=1, **flags)))
+    _write_config(runs[1].workdir, TrainConfig.from_dict(dict(epochs=30, lr_decay_epochs=17)))
     rows = reproduce.collect(runs, 7)
     assert (rows["vae"]["epochs"], rows["vae"]["schedule"]) == (30, other)
     assert (rows["fc"]["epochs"], rows["fc"]["schedule"]) == (30, "custom")
@@ -221,10 +221,11 @@ def test_omniglot_alphabets_trains_with_the_omniglot_configs(tmp_path):
     run = reproduce.plan("omniglot_alphabets", ["ladder"], [0], str(tmp_path), epochs=3)[0]
     train, _ = reproduce.commands(run, 10)
     assert train[1:4] == ["-m", "tfgvae", "train"]
-    assert train[4] == f"--flagfile={os.path.join(ROOT, 'configs', 'omniglot_ladder.cfg')}"
+    assert train[4] == f"--flagfile={os.path.join(flagfiles.CONFIGS, 'omniglot_ladder.cfg')}"
     args = {a.split("=", 1)[0][2:]: a.split("=", 1)[1] for a in train[5:] if "=" in a}
     config, _ = config_from_flagfile(train[4].split("=", 1)[1], **{k: args[k] for k in ("dataset", "epochs")})
-    assert config.dataset == "omniglot_alphabets" and config.structure == "ladder" and config.epochs == 3
+    assert config.dataset == "omniglot_alphabets" and config.model.structure == "ladder"
+    assert config.schedule.epochs == 3
     assert run.workdir == os.path.join(str(tmp_path), "omniglot_alphabets", "ladder_seed0")
 
 
@@ -243,7 +244,7 @@ def test_table_counts_the_width_a_run_was_trained_with(tmp_path):
     run = reproduce.plan("mnist", ["vae"], [0], str(tmp_path), epochs=1)[0]
     assert reproduce._trained_width(run) == run.flags.get("head_hidden")  # nothing trained yet
     os.makedirs(run.workdir)
-    _write_config(run.workdir, TrainConfig(structure="vae", num_nodes=1, head_hidden=300))
+    _write_config(run.workdir, TrainConfig.from_dict(dict(structure="vae", num_nodes=1, head_hidden=300)))
     assert reproduce._trained_width(run) == 300
 
 
@@ -263,7 +264,7 @@ def test_a_run_is_finished_only_with_results_of_its_planned_training(tmp_path):
     run = reproduce.plan("mnist", ["fc"], [0], str(tmp_path), epochs=4)[0]
     _finish([run])
     assert run.finished(7) and not run.finished(8) and not run.finished(7, limit=20)
-    _write_config(run.workdir, TrainConfig(epochs=4))
+    _write_config(run.workdir, TrainConfig.from_dict(dict(epochs=4)))
     _checkpoint(run.workdir, 40)
     assert run.finished(7)  # no checkpoint_step: an older evaluation, trusted
     with open(run.results_path) as f:
@@ -283,3 +284,23 @@ def test_a_vae_alone_gets_the_tables_matched_width():
     assert reproduce.vae_width("mnist", ["vae"]) == full == reproduce.vae_width("mnist", ["vae", "ladder"])
     assert reproduce.vae_width("mnist", ["fc", "graph"]) is None
     assert reproduce.vae_width("mnist", ["vae"], match=False) is None
+
+
+def test_graph_runs_are_also_scored_with_the_gates_marginalised(tmp_path):
+    """A learned structure gets a second evaluation (--gates=sampled) into files of its own; the run is
+    finished only with both, and its row carries both log-likelihoods."""
+    graph, fc = reproduce.plan("mnist", ["graph", "fc"], [0], str(tmp_path), epochs=4)
+    _, evaluations = reproduce.commands(graph, 7)
+    assert [[a for a in e if a.startswith("--gates=")] for e in evaluations] == [["--gates=map"], ["--gates=sampled"]]
+    assert [a for a in evaluations[1] if a.startswith("--output=")] == [
+        f"--output={os.path.join(graph.workdir, 'test_results_sampled.json')}"]
+    assert len(reproduce.commands(fc, 7)[1]) == 1
+    _finish([graph, fc])
+    assert fc.finished(7) and not graph.finished(7)
+    with open(graph.results_file("sampled"), "w") as f:
+        json.dump({"num_importance_samples": 7, "num_examples": 10, "log_likelihood": -92.5}, f)
+    assert graph.finished(7)
+    row = reproduce.collect([graph, fc], 7)["graph"]
+    assert row["log_likelihood_mean"] == -90.0 and row["log_likelihood_sampled_mean"] == -92.5
+    assert row["per_seed_log_likelihood_sampled"] == [-92.5] and "log_likelihood_sampled_mean" not in \
+        reproduce.collect([graph, fc], 7)["fc"]

@@ -84,9 +84,9 @@ def test_non_finite_batch_stops_run_and_keeps_last_good_checkpoint(tmp_path, tin
         return info, poisoned_stream, valid, steps
 
     monkeypatch.setattr(train, "datasets", poisoned)
-    config = TrainConfig(dataset="mnist", num_nodes=3, latent_dim=6, batch_size=8, epochs=2,
-                         steps_per_epoch=3, validation_steps=1, checkpoint_every_steps=2,
-                         jit_compile=False, verbose=0, export_dir=str(tmp_path / "export"))
+    config = TrainConfig.from_dict(dict(dataset="mnist", num_nodes=3, latent_dim=6, batch_size=8, epochs=2,
+                                        steps_per_epoch=3, validation_steps=1, checkpoint_every_steps=2,
+                                        jit_compile=False, verbose=0, export_dir=str(tmp_path / "export")))
     workdir = tmp_path / "run"
     with pytest.raises(callbacks.NonFiniteLossError) as raised:
         train.train_and_evaluate(config, str(workdir))

@@ -1,4 +1,4 @@
-"""bench/schedule_ranking.py on fabricated run directories: orders, seed means, Kendall's tau (scipy)."""
+"""analysis/schedule_ranking.py on fabricated run directories: orders, seed means, Kendall's tau (scipy)."""
 import json
 import os
 import subprocess
@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
+sys.path.insert(0, os.path.join(ROOT, "analysis"))
 import schedule_ranking  # noqa: E402
 
 STRUCTURES = ("vae", "ladder", "fc", "graph")
@@ -62,7 +62,7 @@ def test_a_tie_is_neither_concordant_nor_discordant():
 
 def test_bad_input_is_one_line_and_nonzero(tmp_path):
     _run(tmp_path / "r", "fc", 0, -100.0, history={5: -110.0})
-    script = os.path.join(ROOT, "bench", "schedule_ranking.py")
+    script = os.path.join(ROOT, "analysis", "schedule_ranking.py")
     for args, message in [([f"--group=a={tmp_path}/r/*@10", "--reference=a"], "no test LL at epoch 10"),
                           ([f"--group=a={tmp_path}/none/*", "--reference=a"], "no run directory matches"),
                           ([f"--group=a={tmp_path}/r/*", "--reference=b"], "is none of the groups"),

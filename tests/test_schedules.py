@@ -4,9 +4,11 @@ import pytest
 import tensorflow as tf
 import keras
 
-from tfgvae.training.config import TrainConfig
 from tfgvae.core.model import GraphVAE, ModelConfig
 from tfgvae.core.schedules import Schedule
+from tfgvae.data import DATASETS
+from tfgvae.training import train
+from tfgvae.training.config import TrainConfig
 
 
 def test_temperature_and_kl_weight_by_step():
@@ -21,11 +23,13 @@ def test_temperature_and_kl_weight_by_step():
 
 
 def test_run_schedule_is_the_train_config_one():
-    run = TrainConfig(initial_temperature=2.0, temperature_decay=0.9, min_temperature=0.5,
-                      kl_warmup_fraction=0.25, epochs=8)
-    assert run.schedule(10) == Schedule(2.0, 0.9, 0.5, 0.25, steps_per_epoch=10, epochs=8)
-    assert run.temperature(3) == pytest.approx(2.0 * 0.9 ** 3) and run.temperature(30) == 0.5
-    assert run.schedule(10).kl_warmup_steps == 20
+    run = TrainConfig.from_dict(dict(initial_temperature=2.0, temperature_decay=0.9, min_temperature=0.5,
+                                     kl_warmup_fraction=0.25, epochs=8))
+    assert run.schedule == Schedule(2.0, 0.9, 0.5, 0.25, epochs=8)
+    schedule = train.compile_model(train.build_model(run, DATASETS["mnist"]), run, 10).schedule
+    assert schedule == Schedule(2.0, 0.9, 0.5, 0.25, steps_per_epoch=10, epochs=8)
+    assert schedule.epoch_temperature(3) == pytest.approx(2.0 * 0.9 ** 3) and schedule.epoch_temperature(30) == 0.5
+    assert schedule.kl_warmup_steps == 20
 
 
 def _fit_model():

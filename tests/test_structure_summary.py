@@ -1,4 +1,4 @@
-"""bench/structure_summary.py on fabricated run directories: rows, pairing by seed, figures."""
+"""analysis/structure_summary.py on fabricated run directories: rows, pairing by seed, figures."""
 import json
 import os
 import sys
@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "analysis"))
 import structure_summary  # noqa: E402
 from tfgvae.training.config import TrainConfig  # noqa: E402
 
@@ -14,7 +14,7 @@ from tfgvae.training.config import TrainConfig  # noqa: E402
 def _run(root, name, seed, structure, ll, per_image, means, **config):
     d = root / name
     d.mkdir()
-    cfg = TrainConfig(structure=structure, seed=seed, lr_decay_epochs=200, **config).to_dict()
+    cfg = TrainConfig.from_dict(dict(structure=structure, seed=seed, lr_decay_epochs=200, **config)).to_dict()
     (d / "config.json").write_text(json.dumps(cfg))
     grads = [{"reconstruction": {"gate_2_1": 0.0, "gate_3_1": 0.01, "gate_3_2": -0.02},
               "kl": {"gate_2_1": 0.1, "gate_3_1": -0.01, "gate_3_2": 0.0}}] * 2

@@ -57,12 +57,12 @@ def test_variant_config_trains_in_process(config, tmp_path, tiny_data, monkeypat
     name = os.path.basename(config)
     suffix = name[:-len(".cfg")].rsplit("_", 1)[-1]
     assert workdir == f"runs/{name[:-len('.cfg')]}"
-    assert run.structure == (suffix if suffix in ("fc", "ladder", "vae") else "graph")
+    assert run.model.structure == (suffix if suffix in ("fc", "ladder", "vae") else "graph")
     results = train.train_and_evaluate(run, str(tmp_path / "run"))
     assert all(np.isfinite(results[k]) for k in ("elbo", "kl", "reconstruction")), results
     assert glob.glob(str(tmp_path / "run" / "checkpoints" / "ckpt-2.index"))
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert saved["structure"] == run.structure and saved["metrics"]["elbo"] == pytest.approx(results["elbo"])
+    assert saved["structure"] == run.model.structure and saved["metrics"]["elbo"] == pytest.approx(results["elbo"])
     assert (tmp_path / "run" / "structure.json").exists() and not export.exists()
 
 
@@ -131,7 +131,7 @@ def test_config_trains_exports_and_reloads(config, tmp_path, tiny_data):
         tiny = [a if a != "--epochs=2" else f"--epochs={epochs}" for a in TINY]
         proc = run_train([f"--flagfile={config}", f"--workdir={workdir}", *tiny, "--noexport"], tmp_path, tiny_data)
         assert proc.returncode != 0 and proc.stderr.strip().splitlines()[-1] == f"train.py: error: {workdir} {message}"
-        assert json.loads((workdir / "config.json").read_text())["epochs"] == 2
+        assert json.loads((workdir / "config.json").read_text())["schedule"]["epochs"] == 2
 
     # Fewer epochs than the run has done.
     refused(1, "was trained for 4 steps (2 epochs), more than --epochs=1: use a new --workdir or --epochs >= 2")
@@ -151,12 +151,13 @@ def test_more_epochs_resume_a_run_only_without_kl_warmup(tmp_path):
     for fraction in (0.0, 0.25):
         workdir = tmp_path / f"w{fraction}"
         workdir.mkdir()
-        (workdir / "config.json").write_text(json.dumps(TrainConfig(epochs=4, kl_warmup_fraction=fraction).to_dict()))
-        longer = TrainConfig(epochs=6, kl_warmup_fraction=fraction)
-        check_budget(TrainConfig(epochs=4, kl_warmup_fraction=fraction), str(workdir), done=10, steps=5)
+        planned, longer, shorter = (TrainConfig.from_dict(dict(epochs=e, kl_warmup_fraction=fraction))
+                                    for e in (4, 6, 1))
+        (workdir / "config.json").write_text(json.dumps(planned.to_dict()))
+        check_budget(planned, str(workdir), done=10, steps=5)
         check_budget(longer, str(workdir), done=0, steps=5)  # nothing trained yet: any budget
         with pytest.raises(ValueError, match="--epochs >= 2"):
-            check_budget(TrainConfig(epochs=1, kl_warmup_fraction=fraction), str(workdir), done=10, steps=5)
+            check_budget(shorter, str(workdir), done=10, steps=5)
         if fraction:
             with pytest.raises(ValueError, match="over 0.25 of its 4 epochs: --epochs=6 would change"):
                 check_budget(longer, str(workdir), done=10, steps=5)
@@ -211,8 +212,12 @@ def test_steps_per_execution_divides_every_fit_call_and_0_picks_one():
         steps_per_execution(11, {781: epoch, 281: "steps left"})
 
 
-def test_help_lists_this_programs_flags_as_the_readme_does(tmp_path):
+def test_help_lists_this_programs_flags_as_the_flag_reference_does(tmp_path):
+    """--help against the flag reference page that the docs build generates (docs/reference/flags.md:
+    ``tfgvae.reference``): the same flags, each enum with the same choices."""
     import re
+
+    from tfgvae import reference
 
     proc = run_train(["--help"], tmp_path, None)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -224,10 +229,14 @@ def test_help_lists_this_programs_flags_as_the_readme_does(tmp_path):
     assert all(name in dataset_help for name in DATASETS) and ".npz" in dataset_help, dataset_help
     assert not [f for f in shown if f.startswith(("xla", "tpu_", "test_")) and f != "tpu_address"
                 and not f.startswith("test_ll_")]  # absl's and TF's own test flags
-    table = open(os.path.join(ROOT, "README.md")).read().split("| flag | default | meaning |")[1]
-    table = table.split("\n\n")[0]
-    documented = set(re.findall(r"`--(\w+)`", "\n".join(l.split("|")[1] for l in table.splitlines()[2:])))
-    assert documented == shown, (documented ^ shown)
+    with open(os.path.join(ROOT, "docs", "reference", "flags.md")) as f:
+        assert "<!-- reference: flags train -->" in f.read()
+    rows = [line.split(" | ") for line in reference.render("flags train").splitlines()[2:]]
+    documented = {row[0].strip("|` ").removeprefix("--"): row[3] for row in rows}
+    assert set(documented) == shown, set(documented) ^ shown
+    for name, choices in documented.items():
+        if choices:
+            assert f"--{name}: <{'|'.join(re.findall(r'`([^`]+)`', choices))}>" in proc.stdout, name
 
 
 def test_stray_flagfile_line_is_named_with_file_and_line(tmp_path):

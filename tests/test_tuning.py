@@ -35,7 +35,7 @@ def test_trial_config_factorizes_latent_dim():
     with hp.conditional_scope("latent_dim", [12]):
         hp.Fixed("node_dim_M12", 3)
     config = hm.trial_config(hp)
-    assert (config.latent_dim, config.num_nodes) == (12, 4)
+    assert (config.model.latent_dim, config.model.num_nodes, config.model.node_dim) == (12, 4, 3)
 
 
 def test_setup_installs_what_the_configured_tuner_needs():

@@ -7,10 +7,11 @@ The public API (docs/api.md), imported on first use so that ``import tfgvae`` st
     model.compile(keras.optimizers.Adam(1e-3))
     model.fit(x_train, batch_size=64, epochs=10)       # anneals tau, warms up the KL weight
     model.log_likelihood(x_test, num_samples=1000)
+    model.save("m.keras")                                # keras.saving.load_model("m.keras") reloads it
 """
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {  # public name: (module, name there)
     "GraphVAE": ("tfgvae.core.model", "GraphVAE"),

@@ -1,12 +1,14 @@
 """Atomic file writes: a temporary file in the target's folder, then one rename onto the target.
 
 A killed process leaves either the old file or the new one, never half of one. Every file the
-library writes (JSON records, tables, figures, per-example arrays, cache files) goes through
-``write``; ``bin/sample.py`` keeps its own three lines, as it runs without tfgvae.
+library writes (JSON records, tables, figures, sample grids, per-example arrays, cache files) goes
+through ``write``.
 """
 import json
 import os
 import uuid
+
+import numpy as np
 
 
 def write(path, fill, binary=False):
@@ -40,5 +42,4 @@ def save_figure(fig, path, **kwargs):
 
 def save_npz(path, **arrays):
     """Arrays as an uncompressed .npz."""
-    import numpy as np
     return write(path, lambda f: np.savez(f, **arrays), binary=True)

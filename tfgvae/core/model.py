@@ -9,8 +9,8 @@ import math
 import tensorflow as tf
 import keras
 
-from tfgvae.core import distributions, gate_gradients, likelihoods, networks
-from tfgvae.training import distribute
+from tfgvae.core import distributions, gate_gradients, importance, likelihoods, networks, replicas
+from tfgvae.core.keras_model import KerasModel
 from tfgvae.core.model_config import ENCODER_GRAPHS, TOP_DOWN, ModelConfig  # noqa: F401  (public here too)
 from tfgvae.core.nodes import BottomUpHeads, TopDownHeads, sample_node
 from tfgvae.core.schedules import Schedule, ScheduledModel
@@ -36,11 +36,13 @@ def random_algorithm():
     return "threefry" if tf.__internal__.get_enclosing_xla_context() is not None else "philox"
 
 
-class GraphVAE(ScheduledModel, keras.Model):
+@keras.saving.register_keras_serializable(package="tfgvae")
+class GraphVAE(KerasModel, ScheduledModel, keras.Model):
     """VAE whose latent nodes z_1..z_N form a gated, fully-connected DAG (Fig. 1b, Alg. 1).
 
     ``schedule`` (``tfgvae.Schedule``, default the paper's, sized by each ``fit`` call) anneals tau
     and warms up the KL weight inside ``train_step``; ``compile(..., schedule=...)`` replaces it.
+    ``model.save("m.keras")`` and ``keras.saving.load_model`` round-trip it (``KerasModel``).
     """
 
     descent = "auto"  # latent pass: "unrolled" (Python loop), "looped" (tf.while_loop) or by N
@@ -48,16 +50,18 @@ class GraphVAE(ScheduledModel, keras.Model):
     def __init__(self, config, encoder=None, decoder=None, seed=None, schedule=None, **kwargs):
         super().__init__(**kwargs)
         self.config = config
+        self.default_encoder, self.default_decoder = encoder is None, decoder is None  # App. B's MLPs
         self.schedule = Schedule() if schedule is None else schedule
         self.fit_schedule = None  # ``schedule`` sized by the current fit call (``size_schedule``)
         n, d = config.num_nodes, config.node_dim
-        self.encoder = networks.encoder(config.hidden) if encoder is None else encoder
+        self.encoder = networks.encoder(config.hidden, config.example_shape) if encoder is None else encoder
         self.bottom_up = BottomUpHeads(n, d, config.bottom_up_hidden, config.head_init, name="bottom_up")
         self.top_down = TopDownHeads(n, d, config.hidden, config.head_init, name="top_down") if n > 1 else None
         self.gates = DependencyGates(n, config.structure, config.per_example_gates, name="gates",
                                      init_mean=config.gate_init, lr_multiplier=config.gate_lr_multiplier,
                                      adjacency=config.adjacency, freezable=config.freezable_gates,
-                                     parameterization=config.gate_parameterization)
+                                     parameterization=config.gate_parameterization,
+                                     trainable_means=config.gate_trainable)
         if self.top_down is not None:
             self.top_down.ungated_posterior = config.encoder_graph == "fc"
             self.top_down.shared_weights = config.top_down == "shared"
@@ -77,6 +81,8 @@ class GraphVAE(ScheduledModel, keras.Model):
         self.build((None, *config.example_shape))
 
     def build(self, input_shape):
+        """Build the networks for examples of ``config.example_shape`` (``input_shape`` is not read); an
+        encoder or decoder whose output does not fit is refused with one line."""
         cfg = self.config
         features = networks.built_output_shape(self.encoder, (None, *cfg.example_shape), "encoder")
         if len(features) != 2:
@@ -84,17 +90,19 @@ class GraphVAE(ScheduledModel, keras.Model):
                              "with Flatten or Dense")
         self.bottom_up.build(features)
         if self.top_down is not None:
-            self.top_down.build()
+            self.top_down.build((None, cfg.num_nodes, cfg.node_dim))  # the shape of its parents z
         dec_in = cfg.node_dim if cfg.decode_from == "first" else cfg.latent_dim
         out = networks.built_output_shape(self.decoder, (None, dec_in), "decoder")
         if None in out[1:] or math.prod(out[1:]) != cfg.input_dim:
             raise ValueError(f"decoder: its output must hold the D = {cfg.input_dim} values of an "
                              f"example {cfg.example_shape}, got {out}")
         self.head.build((None, cfg.input_dim))
+        self.show_output_shapes()
         self.built = True
 
     @property
     def metrics(self):
+        """The metric trackers whose means ``fit`` and ``evaluate`` log: the ELBO, its terms, and more."""
         return list(self.trackers.values())
 
     @property
@@ -163,6 +171,7 @@ class GraphVAE(ScheduledModel, keras.Model):
         return tf.reshape(flat, (-1, *self.config.input_shape))
 
     def draw_noise(self, batch):
+        """Standard normal noise (batch, N, N') from the model's seed generator, reparameterizing z."""
         n, d = self.config.num_nodes, self.config.node_dim
         return keras.random.normal((batch, n, d), seed=self.seed_generator)
 
@@ -224,24 +233,23 @@ class GraphVAE(ScheduledModel, keras.Model):
         """Posterior means per node (B, N, N') of x (B, D) or (B, *input_shape): ``posterior_parameters``."""
         return self.posterior_parameters(x)[0]
 
-    def log_likelihood(self, x, num_samples=5000, seed=0, batch_size=None):
+    def log_likelihood(self, x, num_samples=5000, seed=0, batch_size=None, gates="map"):
         """Importance-sampled log p(x | c_MAP) per example in nats (numpy (B,)), k = ``num_samples``;
-        in one batch (``batch_size`` None) the SavedModel's ``log_likelihood(x, k, seed)``."""
-        from tfgvae.experiments import evaluation
-        return evaluation.examples_log_likelihood(self, x, num_samples, seed, batch_size)
+        in one batch (``batch_size`` None) the SavedModel's ``log_likelihood(x, k, seed)``.
+        ``gates="sampled"`` ("relaxed") marginalises the gates as trained (``importance_terms``)."""
+        return importance.examples_log_likelihood(self, x, num_samples, seed, batch_size, gates)
 
     def elbo(self, x, seed=0, batch_size=None):
         """Single-sample ELBO per example (Eq. 5) under c_MAP in nats (numpy (B,)), as the
         SavedModel's ``elbo(x, seed)``."""
-        from tfgvae.experiments import evaluation
-        return evaluation.examples_elbo(self, x, seed, batch_size)
+        return importance.examples_elbo(self, x, seed, batch_size)
 
     # ----------------------------------------------------------------------------- Keras steps
     def step_draws(self, batch, stream, training):
         """Gates and noise of one Keras step, drawn statelessly from the key (seed, ``stream``).
 
         Every example gets its rows of one draw for the global batch
-        (``distribute.replica_rows``), so R replicas draw exactly what one device would and a
+        (``replicas.replica_rows``), so R replicas draw exactly what one device would and a
         resumed run redraws what the killed run drew at the same step. Training steps use
         the optimizer's step count as ``stream``; evaluation uses the MAP structure and a
         fixed stream, so validation is a deterministic function of the weights. XLA-compiled
@@ -252,13 +260,13 @@ class GraphVAE(ScheduledModel, keras.Model):
         seed = tf.cast(self.seed_generator.state[0], tf.int64)
         key = tf.stack([seed, tf.cast(stream, tf.int64)])
         gate_key, noise_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-        noise = distribute.replica_rows(
+        noise = replicas.replica_rows(
             lambda rows: tf.random.stateless_normal((rows, n, d), noise_key, alg=alg), batch)
         if not training:
             return self.gates.map(), noise
         edges = self.gates.num_edges  # only the edges are drawn
         if self.gates.per_example:
-            uniform = distribute.replica_rows(
+            uniform = replicas.replica_rows(
                 lambda rows: tf.random.stateless_uniform((rows, edges), gate_key, alg=alg), batch)
         else:
             uniform = tf.random.stateless_uniform((1, edges), gate_key, alg=alg)
@@ -277,7 +285,7 @@ class GraphVAE(ScheduledModel, keras.Model):
                 tracker.update_state(values[name])
         # Tracker variables are per replica (sync on read): sum them so every replica logs the same.
         # (tf.identity gives the reads a device, which MultiWorkerMirroredStrategy's all-reduce needs.)
-        sums = distribute.all_reduce_sum({name: (tf.identity(t.total), tf.identity(t.count))
+        sums = replicas.all_reduce_sum({name: (tf.identity(t.total), tf.identity(t.count))
                                           for name, t in self.trackers.items()})
         logs = {name: tf.math.divide_no_nan(total, count) for name, (total, count) in sums.items()}
         edge_names = self.gates.edge_names()
@@ -293,7 +301,7 @@ class GraphVAE(ScheduledModel, keras.Model):
         logs["temperature"] = tf.convert_to_tensor(self.temperature)
         if "kl_weight" in terms:  # a function of the step, like the temperature: no tracker
             logs["kl_weight"] = terms["kl_weight"]
-        return distribute.step_logs(logs)
+        return replicas.step_logs(logs)
 
     def edge_penalty(self):
         """lambda * sum of the gate means: the sparsity cost ``edge_cost`` adds to the loss (nats
@@ -304,6 +312,8 @@ class GraphVAE(ScheduledModel, keras.Model):
         return self.config.edge_cost * self.gates.expected_edges()
 
     def train_step(self, data):
+        """One update of ``fit``: ascend the KL-weighted ELBO of one relaxed gate sample (Eq. 8's
+        integrand, Eq. 9's Gumbel-softmax gates at the annealed tau), less ``edge_penalty``."""
         x = data[0] if isinstance(data, (tuple, list)) else data
         self.anneal(self.optimizer.iterations)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -325,6 +335,7 @@ class GraphVAE(ScheduledModel, keras.Model):
         return self._update_metrics(terms)
 
     def test_step(self, data):
+        """One step of ``evaluate``: the ELBO and its terms, logged as in ``train_step``."""
         x = data[0] if isinstance(data, (tuple, list)) else data
         gates, noise = self.step_draws(tf.shape(x)[0], -1, training=False)
         return self._update_metrics(self.elbo_terms(x, training=False, gates=gates, noise=noise))

@@ -9,12 +9,14 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import keras
 
+from tfgvae.core.descent import looped_pass
+
 BN_MOMENTUM = 0.9  # PyTorch's default (0.1 in its convention), as the paper used PyTorch
 BN_EPSILON = 1e-5
 # Initial weights of the stacked per-node kernels: "per_node" gives each node's layer Glorot's
 # limit for its own fans, as N separate layers would have; "stacked" is Keras' Glorot over the
 # whole stack, whose fans count every node, shrinking each node's weights by sqrt(stack size)
-# (the library before 2026-12-06; docs/results.md, "What holds the structured models back").
+# (the library before 0.2.0; docs/results.md, "What holds the structured models back").
 HEAD_INITS = ("per_node", "stacked")
 
 
@@ -101,6 +103,7 @@ class NodeBatchNorm(keras.layers.Layer):
         self.moving_var = self.add_weight(shape=shape, initializer="ones", trainable=False,
                                           name="moving_variance")
         self.synchronized = False  # moments over all replicas (tfgvae.training.distribute.synchronize_batch_norm)
+        self.momentum = BN_MOMENTUM  # as keras.layers.BatchNormalization's (0: the last batch's moments)
 
     def update(self, moments):
         """moments: [(mean, var)] for nodes 0..n-1 in order, from training-mode ``batch_norm``."""
@@ -108,8 +111,8 @@ class NodeBatchNorm(keras.layers.Layer):
 
     def update_stacked(self, mean, var):
         """Move every node's running moments at once; mean, var: (nodes, *feature_shape)."""
-        self.moving_mean.assign(BN_MOMENTUM * self.moving_mean + (1 - BN_MOMENTUM) * mean)
-        self.moving_var.assign(BN_MOMENTUM * self.moving_var + (1 - BN_MOMENTUM) * var)
+        self.moving_mean.assign(self.momentum * self.moving_mean + (1 - self.momentum) * mean)
+        self.moving_var.assign(self.momentum * self.moving_var + (1 - self.momentum) * var)
 
 
 class BottomUpHeads(keras.layers.Layer):
@@ -289,7 +292,6 @@ class TopDownHeads(keras.layers.Layer):
         if self.ungated_posterior or self.shared_weights:
             raise ValueError("the looped latent pass has two independent, equally gated streams: "
                              "encoder_graph 'fc' and top_down 'shared' descend unrolled")
-        from tfgvae.core.descent import looped_pass  # descent builds on this module
         z, log_q, log_p, mean, var = looped_pass(self, z_root, gates, noise, bottom_up, training)
         if training:
             self.bn1.update_stacked(mean, var)

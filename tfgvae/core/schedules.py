@@ -6,26 +6,38 @@ and a run resumed from a checkpoint (which holds the step count) continues exact
 """
 import dataclasses
 import math
+from dataclasses import field
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgvae.settings import flag
+
 MAX_TABLE_EPOCHS = 100_000  # tau is looked up per epoch up to here (or the floor, or the last epoch)
+
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
     """tau(s) = max(tau_0 decay^e, tau_min) in epoch e = s // steps_per_epoch; KL weight
-    beta(s) = min(1, (s + 1) / W), W = round(kl_warmup_fraction x epochs x steps_per_epoch), 1 if W = 0.
+    beta(s) = min(1, (s + 1) / W), W = round(kl_warmup_fraction x epochs x steps_per_epoch), or
+    round(kl_warmup_epochs x steps_per_epoch) (a fixed length, whatever the run's), 1 if W = 0.
 
-    ``steps_per_epoch`` and ``epochs`` left None are those of the ``fit`` call (``resolved``).
+    ``steps_per_epoch`` and ``epochs`` left None are those of the ``fit`` call (``resolved``). A field
+    with help text is also a flag of ``bin/train.py`` (``tfgvae.settings.flag``).
     """
-    initial_temperature: float = 1.0
-    temperature_decay: float = 0.99  # tau multiplier per epoch
-    min_temperature: float = 0.01
-    kl_warmup_fraction: float = 0.5  # the KL weight rises from 0 to 1 over this part of training
-    steps_per_epoch: int | None = None
-    epochs: int | None = None
+    initial_temperature: float = field(default=1.0, metadata=flag("Gumbel-softmax tau at epoch 0."))
+    temperature_decay: float = field(default=0.99, metadata=flag("tau multiplier per epoch."))
+    min_temperature: float = field(default=0.01, metadata=flag("Floor of tau."))
+    kl_warmup_fraction: float = field(default=0.5, metadata=flag(
+        "KL warm-up: the KL term's weight rises linearly from 0 to 1 over this fraction of the epochs "
+        "(Sonderby et al., 2016; docs/results.md); 0 trains the plain ELBO from the start."))
+    kl_warmup_epochs: float = field(default=0.0, metadata=flag(
+        "KL warm-up of a fixed length: the weight rises linearly from 0 to 1 over this many epochs, whatever "
+        "--epochs is (with --kl_warmup_fraction=0)."))
+    steps_per_epoch: int | None = field(default=None, metadata=flag(
+        "Steps per epoch (default: one pass over the data)."))
+    epochs: int | None = field(default=None, metadata=flag("Number of epochs."))
 
     def __post_init__(self):
         if not 0.0 < self.min_temperature <= self.initial_temperature:
@@ -35,6 +47,9 @@ class Schedule:
             raise ValueError(f"temperature_decay must lie in (0, 1], got {self.temperature_decay}")
         if not 0.0 <= self.kl_warmup_fraction <= 1.0:
             raise ValueError(f"kl_warmup_fraction must lie in [0, 1], got {self.kl_warmup_fraction}")
+        if self.kl_warmup_epochs < 0 or (self.kl_warmup_epochs and self.kl_warmup_fraction):
+            raise ValueError(f"kl_warmup_epochs must be >= 0, and given only with kl_warmup_fraction=0; got "
+                             f"{self.kl_warmup_epochs:g} with {self.kl_warmup_fraction:g}")
         for name in ("steps_per_epoch", "epochs"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1 when given, got {getattr(self, name)}")
@@ -42,7 +57,7 @@ class Schedule:
     @classmethod
     def constant(cls, temperature=1.0):
         """No annealing: tau fixed at ``temperature`` and the plain ELBO (KL weight 1) from step 0."""
-        return cls(temperature, 1.0, temperature, 0.0)
+        return cls(temperature, 1.0, temperature, 0.0, 0.0)
 
     @property
     def anneals(self):
@@ -52,7 +67,8 @@ class Schedule:
     @property
     def is_resolved(self):
         """Whether the schedule needs no length from a ``fit`` call."""
-        needs_steps, needs_epochs = self.anneals or self.kl_warmup_fraction > 0, self.kl_warmup_fraction > 0
+        needs_epochs = self.kl_warmup_fraction > 0
+        needs_steps = self.anneals or needs_epochs or self.kl_warmup_epochs > 0
         return (self.steps_per_epoch is not None or not needs_steps) and (
             self.epochs is not None or not needs_epochs)
 
@@ -68,6 +84,8 @@ class Schedule:
     @property
     def kl_warmup_steps(self):
         """W, the steps over which the KL weight rises to 1 (0: no warm-up)."""
+        if self.kl_warmup_epochs:
+            return int(round(self.kl_warmup_epochs * self.steps_per_epoch))
         if not self.kl_warmup_fraction:
             return 0
         return int(round(self.kl_warmup_fraction * self.epochs * self.steps_per_epoch))
@@ -110,6 +128,13 @@ class ScheduledModel:
         if schedule is not None:
             self.schedule, self.fit_schedule = schedule, None
         return super().compile(*args, **kwargs)
+
+    def compile_from_config(self, config):
+        """Compile a model loaded by ``keras.saving.load_model`` as it was saved (Keras' own method
+        skips an overridden ``compile``); the schedule comes back with the model's config."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def fit(self, *args, callbacks=None, **kwargs):
         """``keras.Model.fit``; a schedule left without ``steps_per_epoch`` or ``epochs`` takes this call's."""

@@ -15,7 +15,10 @@ from tfgvae.core.adjacency import check_adjacency
 
 tfd = tfp.distributions
 STRUCTURES = ("graph", "fc", "ladder", "vae", "custom")
+"""The latent structures: ``graph`` (gates learned, Eq. 8-9), ``fc`` (every gate 1), ``ladder`` (the chain
+z_N -> ... -> z_1), ``vae`` (one node of M dims) and ``custom`` (a fixed DAG, ``fixed_adjacency``)."""
 GATE_PARAMETERIZATIONS = ("logit", "mean")  # what the learned weight is: logit(mu), or mu itself (Eq. 9)
+GATE_READINGS = ("map", "sampled", "relaxed")  # what evaluation feeds the gates (``DependencyGates.draw``)
 GATE_EPS = 1e-6
 MEAN_FLOOR = 1e-20  # floor of mu and 1 - mu in Eq. 9's logs (``mean_logits``)
 
@@ -116,6 +119,9 @@ class DependencyGates(keras.layers.Layer):
     non-trainable variables, so a checkpoint carries the switch; from then on every method
     returns that 0/1 adjacency (Eq. 16 with p(c) = delta at c*, Eq. 17).
 
+    ``trainable_means=False`` keeps the means at their initial (or assigned) values: the relaxed
+    gates' noise without structure learning (the noise-only control, docs/results.md).
+
     ``parameterization``: the learned weight is logit(mu) (``logit``, unconstrained), or mu
     itself (``mean``, the paper's Eq. 9 and the public re-implementations): projected back
     into [0, 1] after every optimizer step, and read through ``mean_logits``, so 0 and 1
@@ -123,7 +129,7 @@ class DependencyGates(keras.layers.Layer):
     """
 
     def __init__(self, num_nodes, structure, per_example=True, adjacency=None, freezable=False,
-                 init_mean=0.5, lr_multiplier=1.0, parameterization="logit",
+                 init_mean=0.5, lr_multiplier=1.0, parameterization="logit", trainable_means=True,
                  **kwargs):
         super().__init__(**kwargs)
         validate_structure(structure, num_nodes, adjacency=adjacency)
@@ -147,11 +153,12 @@ class DependencyGates(keras.layers.Layer):
             init = float(np.log(init_mean) - np.log1p(-init_mean)) / self.lr_multiplier
             self.logits = self.add_weight(shape=(num_nodes, num_nodes),
                                           initializer=keras.initializers.Constant(init),
-                                          name="gate_logits")
+                                          trainable=trainable_means, name="gate_logits")
         elif self.learned:
             self.mu = self.add_weight(shape=(num_nodes, num_nodes),
                                       initializer=keras.initializers.Constant(init_mean / self.lr_multiplier),
-                                      constraint=UnitInterval(1.0 / self.lr_multiplier), name="gate_means")
+                                      constraint=UnitInterval(1.0 / self.lr_multiplier),
+                                      trainable=trainable_means, name="gate_means")
         else:
             self.fixed = tf.constant(fixed_adjacency(structure, num_nodes, adjacency))
         self.freezable = self.learned and freezable
@@ -205,6 +212,12 @@ class DependencyGates(keras.layers.Layer):
             return self._unless_frozen(tf.sigmoid(self.gate_logits()) * self.mask)
         return self._unless_frozen(tf.clip_by_value(self._scaled(), 0.0, 1.0) * self.mask)
 
+    def set_means(self, means):
+        """Store Bernoulli means (N, N) (the edges' entries are read) in the learned weight."""
+        means = np.clip(np.asarray(means, np.float64), MEAN_FLOOR, 1.0 - 1e-7)
+        stored = np.log(means) - np.log1p(-means) if self.parameterization == "logit" else means
+        self.variable.assign((stored / self.lr_multiplier).astype(np.float32))
+
     def expected_edges(self):
         """E_p(c)[number of edges] = sum of the edges' means (the quantity ``edge_cost`` prices)."""
         return tf.reduce_sum(self.means() * self.mask)
@@ -233,8 +246,36 @@ class DependencyGates(keras.layers.Layer):
         edges = relaxed_bernoulli(self.edge_logits(), temperature, uniform)  # (rows, E)
         if self.parameterization == "mean":  # an absorbed gate is exactly off (on): see absorbed()
             edges = self.absorbed(edges)
+        return self._unless_frozen(self.scatter(edges))
+
+    def scatter(self, edges):
+        """Edge values (rows, E), in ``edge_names`` order, as gate tensors (rows, N, N)."""
+        n = self.num_nodes
         gates = tf.scatter_nd(self.edge_index, tf.transpose(edges), (n * n, tf.shape(edges)[0]))
-        return self._unless_frozen(tf.reshape(tf.transpose(gates), (-1, n, n)))
+        return tf.reshape(tf.transpose(gates), (-1, n, n))
+
+    def draw(self, kind, uniform, temperature=None):
+        """Gates (rows, N, N) of one evaluation reading from U(0, 1) draws ``uniform`` (rows, E).
+
+        ``kind``: "map" (the MAP structure, (1, N, N), ``uniform`` unused), "sampled" (hard
+        c ~ Bernoulli(mu): c = 1 where logit(mu) + logit(u) > 0, i.e. u > 1 - mu) or "relaxed"
+        (Eq. 9 at ``temperature``, the same uniforms: as tau -> 0 it tends to "sampled").
+        Fixed and frozen structures give their adjacency whatever the kind.
+        """
+        if kind not in GATE_READINGS:
+            raise ValueError(f"unknown gate reading {kind!r}: choose one of {', '.join(GATE_READINGS)}")
+        if kind == "map" or not self.learned:
+            return self.map()
+        if kind == "relaxed":
+            if temperature is None:
+                raise ValueError("the relaxed reading needs a temperature")
+            edges = relaxed_bernoulli(self.edge_logits(), temperature, uniform)
+        else:
+            probs = tf.gather(tf.reshape(self.means(), [-1]), self.edge_index[:, 0])
+            edges = tf.cast(uniform > 1.0 - probs, self.compute_dtype)
+        if self.parameterization == "mean":
+            edges = self.absorbed(edges)
+        return self._unless_frozen(self.scatter(edges))
 
     def absorbed(self, edges):
         """Relaxed edge samples (rows, E) with the gates whose stored mean is exactly 0 (1) set to

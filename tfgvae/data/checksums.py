@@ -1,8 +1,10 @@
 """SHA-256 verification of data files, remembered in a stamp file in the cache dir.
 
 Expected values come from a SHA256SUMS file in the data dir when it lists the
-file (so users and tests can supply their own), else from the dataset registry's
-records (``info.known_sha256``: the canonical values of ../shared/data/SHA256SUMS).
+file (so users and tests can supply their own), else from the canonical values that the dataset
+registry (``tfgvae.data.info``) records here as it registers each dataset (``CANONICAL_SHA256``:
+those of ../shared/data/SHA256SUMS). The registry imports its readers and they import this module,
+so the table is handed down rather than looked up.
 """
 
 import hashlib
@@ -14,6 +16,12 @@ from tfgvae.data.errors import FIX_RECOPY, DataError, data_error
 SUMS_FILE = "SHA256SUMS"
 STAMP_FILE = "verified_sha256.json"
 _CHUNK = 1 << 20
+CANONICAL_SHA256 = {}  # file relative to the data dir -> sha256, of every registered dataset
+
+
+def register_sha256(sums):
+    """Add a dataset's {file relative to the data dir: sha256} to ``CANONICAL_SHA256``."""
+    CANONICAL_SHA256.update(sums)
 
 
 def read_sha256sums(data_dir):
@@ -75,8 +83,7 @@ def expected_sha256(data_dir, rel):
     sums = read_sha256sums(data_dir)
     if rel in sums:
         return sums[rel], os.path.join(data_dir, SUMS_FILE)
-    from tfgvae.data.info import known_sha256  # the registry's readers import this module
-    return known_sha256().get(rel), "the built-in table of canonical checksums"
+    return CANONICAL_SHA256.get(rel), "the built-in table of canonical checksums"
 
 
 def verify_file(data_dir, rel):

@@ -11,7 +11,7 @@ import dataclasses
 import math
 import types
 
-from tfgvae.data import binarized_mnist, cifar10, mnist, omniglot, omniglot_alphabets
+from tfgvae.data import binarized_mnist, checksums, cifar10, mnist, omniglot, omniglot_alphabets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,13 +54,16 @@ class DatasetInfo:
 
 
 DATASETS = {}
+"""The dataset registry: name -> ``DatasetInfo`` of every dataset ``load_split`` reads (``register`` adds one)."""
 
 
 def register(info):
-    """Add ``info`` to DATASETS under its name; returns it."""
+    """Add ``info`` to DATASETS under its name, and its files' sha256 to the checksums' table;
+    returns it."""
     if info.name in DATASETS:
         raise ValueError(f"dataset {info.name!r} is already registered")
     DATASETS[info.name] = info
+    checksums.register_sha256(info.sha256)
     return info
 
 
@@ -122,6 +125,7 @@ register(DatasetInfo(
     }))
 
 SPLITS = ("train", "valid", "test")
+TRAINING_SPLITS = ("train", "train+valid")  # what a run may train on: "train+valid" is the whole source
 
 
 def get_info(name):
@@ -138,6 +142,11 @@ def known_sha256():
 
 
 def check_split(split):
-    """Raises ValueError unless split is 'train', 'valid' or 'test'."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    """Raises ValueError unless split is 'train', 'valid', 'test' or 'train+valid' (both)."""
+    if split not in SPLITS + TRAINING_SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS + TRAINING_SPLITS[1:]}")
+
+
+def split_size(info, split):
+    """Examples in a split of a registered dataset ('train+valid': both)."""
+    return sum(getattr(info, f"num_{part}") for part in split.split("+"))

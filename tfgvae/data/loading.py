@@ -22,6 +22,13 @@ def load_pixels(name, split, data_dir=None, *, verify=True):
     """
     info = get_info(name)
     check_split(split)
+    if split == "train+valid":  # both parts: for a hold-out, the whole training source in its order
+        parts = [load_pixels(name, part, data_dir, verify=verify) for part in ("train", "valid")]
+        if info.holdout is not None:
+            images, labels = (np.concatenate(v) for v in zip(*parts))
+            order = np.argsort(np.concatenate(holdout_indices(name, len(images))), kind="stable")
+            return images[order], labels[order]
+        return tuple(np.concatenate(v) for v in zip(*parts))
     data_dir = resolve_data_dir(data_dir)
     if split == "test" or info.holdout is None:
         return _read_source(name, split, data_dir, verify)

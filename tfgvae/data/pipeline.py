@@ -19,7 +19,7 @@ Transforms (default per dataset and split):
 import numpy as np
 import tensorflow as tf
 
-from tfgvae.data.info import check_split, get_info
+from tfgvae.data.info import TRAINING_SPLITS, check_split, get_info
 from tfgvae.data.loading import load_pixels
 
 FIXED_BINARIZATION_SEED = 0
@@ -50,14 +50,14 @@ def transform_for(info, split, binarize=None, dequantize=None):
         if binarize not in (None, False, "none"):
             raise ValueError(f"{info.name} is continuous; binarize={binarize!r} is not supported")
         if dequantize is None:
-            dequantize = split == "train"
+            dequantize = split in TRAINING_SPLITS
         return "dequantize" if dequantize else "midpoint"
     if dequantize:
         raise ValueError(f"{info.name} is binary-valued; dequantize is for gaussian datasets")
     if binarize is None:
         if info.binarization != "dynamic":
             return "none"
-        return "dynamic" if split == "train" else "fixed"
+        return "dynamic" if split in TRAINING_SPLITS else "fixed"
     return "none" if binarize is False else binarize
 
 

@@ -37,10 +37,10 @@ def finite_message(where):
 
 
 def image_shape_for(input_dim, input_shape=None):
-    """(H, W, C) to tile examples of ``input_dim`` values: ``input_shape`` if it is one, a registered
-    dataset's, else square or (1, D, 1)."""
-    if input_shape is not None and len(input_shape) == 3:
-        return tuple(input_shape)
+    """(H, W, C) to tile examples of ``input_dim`` values: ``input_shape`` if it is one (or (H, W)), a
+    registered dataset's, else square or (1, D, 1)."""
+    if input_shape is not None and len(input_shape) in (2, 3):
+        return tuple(input_shape) if len(input_shape) == 3 else (*input_shape, 1)
     for info in data.DATASETS.values():
         if info.input_dim == input_dim:
             return tuple(info.image_shape)
@@ -61,12 +61,29 @@ def check_examples(x, where, example_shape=None):
         return x.astype(np.float32) / np.float32(255)
     if x.dtype.kind not in "fiub":
         raise ValueError(f"{where}: x must be numbers, got dtype {x.dtype}")
-    x = x.astype(np.float32)
+    x = x.astype(np.float32, copy=False)
     if not np.all(np.isfinite(x)):
         raise ValueError(finite_message(where))
     if x.min() < 0 or x.max() > 1:
-        raise ValueError(range_message(where))
+        raise ValueError(f"{range_message(where)}; found {x.min():g}..{x.max():g}")
     return x
+
+
+def check_batches(ds, where, example_shape):
+    """A tf.data.Dataset of batches as Keras' ``fit`` reads them (x, or tuples (x, ...)), checked
+    cheaply before training: float32 x, and its first batch by ``check_examples``."""
+    spec = ds.element_spec
+    x_spec = spec[0] if isinstance(spec, tuple) and spec else spec
+    if not isinstance(x_spec, tf.TensorSpec):
+        raise ValueError(f"{where}: a tf.data.Dataset must give x, or tuples (x, ...), as tensors; got {spec}")
+    if x_spec.dtype != tf.float32:
+        raise ValueError(f"{where}: x must be float32 values in [0, 1], got dtype {x_spec.dtype.name} "
+                         "(map tf.cast over the Dataset; uint8: divide by 255)")
+    first = next(iter(ds.take(1)), None)
+    if first is not None:
+        check_examples(np.asarray(first[0] if isinstance(first, tuple) else first), f"{where} (first batch)",
+                       example_shape)
+    return ds
 
 
 def _checked_examples(ds, where):
@@ -92,6 +109,11 @@ class Source:
 
     def part(self, split):
         data.info.check_split(split)
+        if split == "train+valid":  # arrays of your own: train, then valid
+            parts = [self.part(name) for name in ("train", "valid")]
+            if not all(isinstance(p, np.ndarray) for p in parts):
+                raise ValueError("training on 'train+valid' needs train and valid as arrays")
+            return np.concatenate(parts)
         if split not in self.parts:
             raise ValueError(f"{self.info.name} has no {split!r} split: give data={{'train': ..., "
                              f"'valid': ..., 'test': ...}} (arrays or tf.data.Dataset)")
@@ -121,7 +143,7 @@ class Source:
     def size(self, split, limit=None):
         """Examples in a split (at most ``limit``); None when a tf.data.Dataset does not know."""
         if self.registered:
-            n = getattr(self.info, f"num_{split}")
+            n = data.info.split_size(self.info, split)
         elif isinstance(self.part(split), np.ndarray):
             n = len(self.part(split))
         else:
@@ -129,14 +151,15 @@ class Source:
             n = None if n < 0 else n
         return n if limit is None or n is None else min(n, limit)
 
-    def train_stream(self, batch_size, seed, start_batch=0, limit=None):
+    def train_stream(self, batch_size, seed, start_batch=0, limit=None, split="train"):
         """The endless training stream from batch ``start_batch`` on; batch k depends on (seed, k)
         only, so a resumed run sees the batches of the uninterrupted one (a tf.data.Dataset of
-        your own: the same if it iterates the same way every time)."""
+        your own: the same if it iterates the same way every time). ``split``: "train", or
+        "train+valid" (registered datasets and arrays)."""
         if self.registered:
-            return data.make_dataset(self.info.name, "train", self.data_dir, batch_size=batch_size,
+            return data.make_dataset(self.info.name, split, self.data_dir, batch_size=batch_size,
                                      seed=seed, limit=limit, start_batch=start_batch)
-        part = self.part("train")
+        part = self.part(split)
         if isinstance(part, np.ndarray):
             ds = _indexed_stream(np.ascontiguousarray(part[:limit]), int(batch_size), seed, int(start_batch))
             ds = ds.map(lambda x, k: x)

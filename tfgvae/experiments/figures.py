@@ -9,7 +9,10 @@ import os
 
 import numpy as np
 
-from tfgvae.training import artifacts
+from tfgvae import data
+from tfgvae.experiments import evaluation
+from tfgvae.training import artifacts, runs
+from tfgvae.training.config import TrainConfig
 
 STRUCTURE_COLORS = {"vae": "tab:gray", "ladder": "tab:blue", "fc": "tab:orange", "graph": "tab:red"}
 
@@ -32,8 +35,9 @@ def gate_curves(history, initial_mean=0.5):
 
 def initial_gate_mean(run):
     """The gate mean a run started from: ``gate_init`` of its config.json (0.5 without one)."""
-    config = _load(os.path.join(run.workdir, "config.json")) or {}
-    return float(config.get("gate_init", 0.5))
+    if not os.path.exists(os.path.join(run.workdir, "config.json")):
+        return 0.5
+    return float(TrainConfig.load(run.workdir).model.gate_init)
 
 
 def figure3(graph_runs, path):
@@ -110,9 +114,7 @@ def figure5(runs, path, unit="nats"):
 
 def posterior_means(workdir, batches, num_samples=10, batch_size=100):
     """E_q[z | x] (n, M) of a run's model under its MAP structure (importance-sample means)."""
-    from tfgvae.experiments import evaluation
-    from tfgvae.serving import export
-    model, _, _ = export.load_run(workdir)
+    model, _, _ = runs.load_run(workdir)
     fn = evaluation.model_batch_fn(model, num_samples, num_samples)
     out = evaluation.run_batches(fn, batches, batch_size, progress=False)
     return out["posterior_mean"].reshape(len(out["posterior_mean"]), -1)
@@ -123,8 +125,6 @@ def figure6(graph_run, vae_run, path, data_dir=None, examples=2000, seed=0):
     on the first ``examples`` test images, coloured by class. Needs labelled data."""
     from matplotlib.figure import Figure
     from sklearn.manifold import TSNE
-    from tfgvae import data
-    from tfgvae.experiments import evaluation
     _, labels = data.load_pixels(graph_run.dataset, "test", data_dir)
     labels = np.asarray(labels[:examples])
     if labels.min() < 0 or labels.max() > 9:

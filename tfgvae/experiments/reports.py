@@ -1,10 +1,10 @@
 """Table 1 from per-example values: means and standard errors, active units, bits per dimension,
 the printed row, and the per-example file (``tfgvae.experiments.evaluation`` computes the values)."""
-import math
 
 import numpy as np
 
 from tfgvae import atomic, data
+from tfgvae.core.importance import mean_and_stderr
 
 ACTIVE_UNIT_THRESHOLD = 1e-2  # Burda et al. (2016): unit u is active if Cov_x(E_q[z_u]) > 1e-2
 
@@ -25,13 +25,6 @@ def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD, posterior_var
         noise = np.asarray(posterior_variances, np.float64).mean(axis=0) / (num_samples - 1)
         variances = variances - noise
     return (variances > threshold).sum(axis=-1).astype(int), variances
-
-
-def mean_and_stderr(values):
-    """Mean of per-example values and its standard error s / sqrt(n) (s with ddof = 1)."""
-    values = np.asarray(values, np.float64)
-    stderr = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return float(values.mean()), float(stderr)
 
 
 def data_note(info, split):

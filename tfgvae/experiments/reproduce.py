@@ -18,11 +18,12 @@ import sys
 
 import numpy as np
 
-from tfgvae import atomic, data
-from tfgvae.experiments import runner
+from tfgvae import atomic, data, flagfiles
 from tfgvae.data import sources
+from tfgvae.experiments import figures, runner
+from tfgvae.training.config import TrainConfig, config_from_flagfile
+from tfgvae.training.runs import build_model, checkpoint_step
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STRUCTURE_ORDER = ("vae", "ladder", "fc", "graph")  # Table 1's rows
 TEMPLATES = {"bernoulli": "mnist", "gaussian": "cifar10"}  # whose configs your own data train with
 PAPER_LR_DECAY_EPOCHS = 200
@@ -72,30 +73,38 @@ class Run:
         return f"{self.dataset} {self.structure} seed {self.seed}"
 
     @property
-    def results_path(self):
-        return os.path.join(self.workdir, "test_results.json")
+    def readings(self):
+        """The gate readings evaluated: the MAP structure, and for learned gates also the gate
+        mixture as trained (``--gates=sampled``)."""
+        return ("map", "sampled") if self.structure == "graph" else ("map",)
 
-    @property
-    def per_example_path(self):  # per-image test LL, so that structures pair on the same images
-        return os.path.join(self.workdir, "test_per_example.npz")
+    def results_file(self, reading="map"):
+        return os.path.join(self.workdir, "test_results.json" if reading == "map" else f"test_results_{reading}.json")
+
+    def per_example_file(self, reading="map"):  # per-image test LL, so that structures pair on the same images
+        return os.path.join(self.workdir, "test_per_example.npz" if reading == "map" else
+                            f"test_per_example_{reading}.npz")
+
+    results_path = property(results_file)
+    per_example_path = property(per_example_file)
 
     def finished(self, num_samples, limit=None):
         """Whether the run has test results with k = ``num_samples`` (on ``limit`` images, if given)
         of its planned training: config.json's epochs are the plan's, and the results score the
         latest checkpoint (results written before ``checkpoint_step`` was recorded are trusted)."""
-        if not os.path.exists(self.results_path):
-            return False
-        with open(self.results_path) as f:
-            results = json.load(f)
-        if results.get("num_importance_samples") != num_samples or (
-                limit is not None and results.get("num_examples") != limit):
-            return False
+        for reading in self.readings:
+            if not os.path.exists(self.results_file(reading)):
+                return False
+            with open(self.results_file(reading)) as f:
+                results = json.load(f)
+            if results.get("num_importance_samples") != num_samples or (
+                    limit is not None and results.get("num_examples") != limit):
+                return False
         trained = _trained_config(self)
-        if trained is not None and trained.epochs != self.flags["epochs"]:
+        if trained is not None and trained.schedule.epochs != self.flags["epochs"]:
             return False
-        from tfgvae.training import runs  # TensorFlow: only once a run has results
         step = results.get("checkpoint_step")
-        return step is None or step == runs.checkpoint_step(self.workdir)
+        return step is None or step == checkpoint_step(self.workdir)
 
 
 def write_npz(splits, path, likelihood="bernoulli"):
@@ -129,11 +138,14 @@ def label(dataset):
 
 
 def config_file(dataset, structure):
+    """The shipped flagfile of a structure on a dataset (``tfgvae/configs``; installed with the package)."""
     suffix = "" if structure == "graph" else f"_{structure}"
     info = data.DATASETS[template(dataset)]
-    path = os.path.join(ROOT, "configs", f"{info.configs or info.name}{suffix}.cfg")
-    if not os.path.exists(path):
-        raise ValueError(f"no config {path} for dataset {dataset!r} and structure {structure!r}")
+    name = f"{info.configs or info.name}{suffix}.cfg"
+    path = flagfiles.shipped(name)
+    if path is None:
+        raise ValueError(f"no config {name} in {flagfiles.CONFIGS} for dataset {dataset!r} and structure "
+                         f"{structure!r}")
     return path
 
 
@@ -161,12 +173,10 @@ def plan(dataset, structures, seeds, workdir, epochs=None, extra_flags=None, hea
 
 def parameter_count(dataset, structure, head_hidden=None, **flags):
     """Trainable parameters of a structure's model as its config builds it (gates included)."""
-    from tfgvae.training import train
-    from tfgvae.training.config import config_from_flagfile
     if head_hidden:
         flags["head_hidden"] = head_hidden
     config, _ = config_from_flagfile(config_file(dataset, structure), **dict(flags, dataset=dataset))
-    model = train.build_model(config, sources.resolve(dataset).info)
+    model = build_model(config, sources.resolve(dataset).info)
     return int(sum(np.prod(v.shape) for v in model.trainable_variables))
 
 
@@ -204,16 +214,16 @@ def _flag_args(flags):
 
 
 def commands(run, num_samples, data_dir=None, limit=None):
-    """(train command, evaluate command) of a run, as lists for subprocess (run in ROOT, so that
-    ``python -m tfgvae`` is this package)."""
+    """(train command, evaluate commands) of a run, as lists for subprocess (``python -m tfgvae``, the
+    installed package's programs): one evaluation per gate reading (``Run.readings``)."""
     tfgvae = [sys.executable, "-m", "tfgvae"]
     where = [f"--data_dir={data_dir}"] if data_dir else []
     train = tfgvae + ["train", f"--flagfile={config_file(run.dataset, run.structure)}",
                       f"--workdir={run.workdir}", "--noexport", "--verbose=2"] + where + _flag_args(run.flags)
-    evaluate = tfgvae + ["evaluate", f"--workdir={run.workdir}", f"--num_importance_samples={num_samples}",
-                         f"--output={run.results_path}", f"--per_example_output={run.per_example_path}",
-                         "--write_structure=false"] + where + (
-        [f"--limit={limit}"] if limit else [])
+    evaluate = [tfgvae + ["evaluate", f"--workdir={run.workdir}", f"--num_importance_samples={num_samples}",
+                          f"--output={run.results_file(r)}", f"--per_example_output={run.per_example_file(r)}",
+                          f"--gates={r}", "--write_structure=false"] + where + ([f"--limit={limit}"] if limit else [])
+                for r in run.readings]
     return train, evaluate
 
 
@@ -222,7 +232,7 @@ def execute(runs, num_samples, data_dir=None, parallel=1, threads=None, out=sys.
     on the first ``limit`` test images only. Returns the names of the runs that failed (their
     logs: ``<workdir>/reproduce.log``)."""
     def start(run):
-        return runner.start_chain(run.workdir, *commands(run, num_samples, data_dir, limit), threads, cwd=ROOT)
+        return runner.start_chain(run.workdir, *commands(run, num_samples, data_dir, limit), threads)
     return runner.execute(runs, start, lambda run: run.finished(num_samples, limit), parallel, out)
 
 
@@ -253,12 +263,16 @@ def collect(runs, num_samples, limit=None):
             results.append(res)
         trained = _trained_config(mine[0])
         row = {"num_seeds": len(mine), "seeds": [r.seed for r in mine],
-               "epochs": trained.epochs if trained else mine[0].flags["epochs"],
+               "epochs": trained.schedule.epochs if trained else mine[0].flags["epochs"],
                "schedule": _schedule_of(mine[0], trained), "num_importance_samples": num_samples,
                "num_test_examples": results[0]["num_examples"]}
         for key in ("log_likelihood", "kl", "elbo") + (("bits_per_dim",) if "bits_per_dim" in results[0] else ()):
             row[f"{key}_mean"], row[f"{key}_std"] = _stats([res[key] for res in results])
         row["per_seed_log_likelihood"] = [res["log_likelihood"] for res in results]
+        if "sampled" in mine[0].readings:  # the gates marginalised as trained, beside c_MAP
+            sampled = [json.load(open(r.results_file("sampled")))["log_likelihood"] for r in mine]
+            row["log_likelihood_sampled_mean"], row["log_likelihood_sampled_std"] = _stats(sampled)
+            row["per_seed_log_likelihood_sampled"] = sampled
         units = np.array([res["active_units_per_node"] for res in results], np.float64)
         row["active_units_per_node"] = units.mean(axis=0).round(2).tolist()
         row["active_units_mean"] = float(units.sum(axis=1).mean())
@@ -274,7 +288,6 @@ def collect(runs, num_samples, limit=None):
 def _trained_config(run):
     """The TrainConfig the run was trained with (its config.json; a finished run found by a
     later plan may differ from that plan), else None."""
-    from tfgvae.training.config import TrainConfig
     if os.path.exists(os.path.join(run.workdir, "config.json")):
         return TrainConfig.load(run.workdir)
     return None
@@ -283,7 +296,7 @@ def _trained_config(run):
 def _trained_width(run):
     """The bottom-up width the run was trained with (its config.json), else the planned one."""
     config = _trained_config(run)
-    return config.head_hidden if config else run.flags.get("head_hidden")
+    return config.model.head_hidden if config else run.flags.get("head_hidden")
 
 
 def _schedule_of(run, config):
@@ -292,10 +305,11 @@ def _schedule_of(run, config):
     if config is None:
         return run.schedule
     for kind in sorted(SCHEDULES, key=lambda k: k != run.schedule):
-        if kind == "truncated" and config.epochs > paper_epochs(run.dataset):
+        if kind == "truncated" and config.schedule.epochs > paper_epochs(run.dataset):
             continue
-        flags = schedule(run.dataset, config.epochs, kind)
-        if all(math.isclose(getattr(config, k), flags[k]) for k in ("lr_decay_epochs", "temperature_decay")):
+        flags = schedule(run.dataset, config.schedule.epochs, kind)
+        settings = config.flat_dict()
+        if all(math.isclose(settings[k], flags[k]) for k in ("lr_decay_epochs", "temperature_decay")):
             return kind
     return "custom"
 
@@ -339,7 +353,6 @@ def write_table(table, dataset, out_dir):
 
 def write_figures(runs, dataset, out_dir, data_dir=None, tsne_examples=2000):
     """Figs. 3, 5 and 6 of one table into ``out_dir``; returns the paths written."""
-    from tfgvae.experiments import figures
     prefix = os.path.join(out_dir, label(dataset))
     written = []
     graph = [r for r in runs if r.structure == "graph" and os.path.exists(r.results_path)]

@@ -22,10 +22,12 @@ def thread_env(threads):
 
 
 def start_chain(workdir, train, evaluate, threads=None, cwd=None):
-    """Start ``train`` then ``evaluate`` (argument lists) as one shell process in a new process
-    group, logging to ``workdir/reproduce.log`` (training records its own time: ``TrainTime``)."""
+    """Start ``train`` then ``evaluate`` (an argument list, or a list of them run in turn) as one
+    shell process in a new process group, logging to ``workdir/reproduce.log`` (training records
+    its own time: ``TrainTime``)."""
     os.makedirs(workdir, exist_ok=True)
-    script = f"set -e; {quote(train)}; {quote(evaluate)}"
+    evaluations = evaluate if evaluate and isinstance(evaluate[0], (list, tuple)) else [evaluate]
+    script = "set -e; " + "; ".join(quote(args) for args in [train, *evaluations])
     log = open(os.path.join(workdir, "reproduce.log"), "a")
     return subprocess.Popen(["bash", "-c", script], stdout=log, stderr=subprocess.STDOUT,
                             env=thread_env(threads), cwd=cwd, start_new_session=True)

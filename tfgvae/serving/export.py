@@ -14,14 +14,51 @@ import tempfile
 import tensorflow as tf
 import keras
 
-from tfgvae.core import likelihoods
-from tfgvae.experiments import evaluation
+from tfgvae.core import importance, likelihoods
 from tfgvae.core.model import seed_keys
+from tfgvae.core.structure import STRUCTURES
 from tfgvae.data.sources import finite_message, image_shape_for, range_message, shape_text
-from tfgvae.training.runs import load_run  # noqa: F401  (restoring lives in tfgvae.training.runs; kept for callers)
 
-SIGNATURES = ("serve", "sample", "encode", "decode", "reconstruct", "elbo", "log_likelihood",
-              "structure", "info")
+# What each signature takes, (name, dtype, shape), and returns, (name, dtype, shape, meaning): the
+# docs' "SavedModel signatures" page renders this table (tfgvae.reference) and tests/test_export.py
+# checks it against an export. Shapes: batch and num any size, D one example's shape (the input
+# dim for App. B's MLPs), N nodes of N' dims, R the rank of D.
+_X, _SEED, _Z = ("x", "float32", "(batch, D)"), ("seed", "int32", "()"), ("z", "float32", "(batch, N, N')")
+_MEANS = ("means", "float32", "(batch, D)", "E[x | z]: Bernoulli probabilities or the Gaussian's mean")
+SIGNATURE_TABLE = {
+    "serve": ("The default endpoint, also `serving_default`: reconstruction means, `model(x)`, with z "
+              "drawn from the model's exported seed generator.", [_X], [_MEANS]),
+    "sample": ("Ancestral samples from p(x, z | c_MAP).", [("num", "int32", "()"), _SEED], [
+        ("means", "float32", "(num, D)", "E[x | z]"), ("samples", "float32", "(num, D)", "one x ~ p(x | z)"),
+        ("z", "float32", "(num, N, N')", "the latent sample from p(z | c)")]),
+    "encode": ("Each node's posterior q(z_n | x, c z_pa(n)) (Eq. 18's fusion; the root's is its bottom-up "
+               "Gaussian) along the mean pass: every parent at its own posterior mean. Deterministic.", [_X], [
+        ("mean", "float32", "(batch, N, N')", "posterior means"),
+        ("logvar", "float32", "(batch, N, N')", "posterior log-variances")]),
+    "decode": ("E[x | z].", [_Z], [_MEANS]),
+    "reconstruct": ("E[x | z] at one z ~ q(z | x, c_MAP).", [_X, _SEED], [
+        _MEANS, ("z", "float32", "(batch, N, N')", "the posterior sample")]),
+    "elbo": ("Single-sample ELBO per example (Eq. 5) and its terms, in nats: KL as log q - log p at one "
+             "z ~ q(z | x, c).", [_X, _SEED], [
+        ("elbo", "float32", "(batch,)", "reconstruction - kl"),
+        ("reconstruction", "float32", "(batch,)", "log p(x | z)"), ("kl", "float32", "(batch,)", "log q - log p"),
+        ("kl_per_node", "float32", "(batch, N)", "the KL of each node")]),
+    "log_likelihood": ("Importance-sampled log p(x | c_MAP) per example, log (1/k) sum_i p(x, z_i | c) / "
+                       "q(z_i | x, c) with z_i ~ q, in nats (the paper uses k = 5,000).",
+                       [_X, ("k", "int32", "()"), _SEED],
+                       [("log_likelihood", "float32", "(batch,)", "the estimate, in nats")]),
+    "structure": ("The learned gates and the MAP structure (Sec. 3.3).", [], [
+        ("gate_means", "float32", "(N, N)", "mu[j, i], the Bernoulli mean of the gate parent j -> child i "
+         "(0-based, j > i)"),
+        ("adjacency", "float32", "(N, N)", "the MAP structure c[j, i] = 1[mu[j, i] > 0.5]")]),
+    "info": ("What the model is.", [], [
+        ("image_shape", "int32", "(3,)", "(H, W, C) for tiling samples into images"),
+        ("input_shape", "int32", "(R,)", "D, the example shape of x"),
+        ("input_dim", "int32", "()", "values per example"), ("num_nodes", "int32", "()", "N"),
+        ("node_dim", "int32", "()", "N'"), ("likelihood", "string", "()", " or ".join(likelihoods.LIKELIHOODS)),
+        ("structure", "string", "()", ", ".join(STRUCTURES))]),
+}
+SIGNATURES = tuple(SIGNATURE_TABLE)
 
 
 def _fed_shape(value):
@@ -127,7 +164,7 @@ def serving_functions(model, image_shape=None):
         """Single-sample ELBO per example (Eq. 5) and its terms, in nats."""
         x = _check_x(x, "elbo", shape)
         seed = _check_seed(seed, "elbo")
-        terms = evaluation.importance_terms(model, x, 1, 1, seed=seed)
+        terms = importance.importance_terms(model, x, 1, 1, seed=seed)
         return {"elbo": terms["elbo"], "reconstruction": terms["elbo"] + terms["kl"],
                 "kl": terms["kl"], "kl_per_node": terms["kl_per_node"]}
 
@@ -137,8 +174,8 @@ def serving_functions(model, image_shape=None):
         x = _check_x(x, "log_likelihood", shape)
         k = _check_count(k, "k", "log_likelihood")
         seed = _check_seed(seed, "log_likelihood")
-        return {"log_likelihood": evaluation.importance_log_likelihood(
-            model, x, k, evaluation.SIGNATURE_CHUNK, seed=seed)}
+        return {"log_likelihood": importance.importance_log_likelihood(
+            model, x, k, importance.SIGNATURE_CHUNK, seed=seed)}
 
     @tf.function(input_signature=[])
     def structure():

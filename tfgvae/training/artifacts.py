@@ -16,7 +16,7 @@ FILES = ("structure.json", "structure.dot", "structure.png", "gate_history.png")
 
 
 def structure_summary(model):
-    """Dict with the structure name, gate means mu[j][i], MAP adjacency c[j][i] and an edge list."""
+    """Dict with the structure name, gate means ``mu[j][i]``, MAP adjacency ``c[j][i]`` and an edge list."""
     means = np.asarray(model.gates.means(), np.float64)
     adjacency = np.asarray(model.gates.map()[0], np.int64)
     n = model.config.num_nodes

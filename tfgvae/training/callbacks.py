@@ -11,6 +11,8 @@ import tensorflow as tf
 import keras
 
 from tfgvae.atomic import write_json as write_json_atomic
+from tfgvae.core import importance
+from tfgvae.data import sources
 
 
 class GateHistory(keras.callbacks.Callback):
@@ -42,6 +44,37 @@ class GateHistory(keras.callbacks.Callback):
         if grads["reconstruction"]:
             self.history.setdefault("gate_gradients", []).append(grads)
         write_json_atomic(self.path, self.history)
+
+
+class GateTrajectory(keras.callbacks.Callback):
+    """Moves unlearned gate means along a recorded run's (the noise-only control, docs/results.md).
+
+    ``path``: that run's gate_history.json; before each (compiled) batch the means are set to its
+    epoch-end values linearly interpolated at the step's position in its epoch, from ``initial``
+    (the means before epoch 1) on, and held at the last recorded epoch's after it.
+    """
+
+    def __init__(self, path, steps_per_epoch, initial):
+        super().__init__()
+        with open(path) as f:
+            history = json.load(f)
+        if not history.get("gate_means"):
+            raise ValueError(f"{path} records no gate means")
+        means = [np.asarray(m, np.float64) for m in history["gate_means"]]
+        self.trajectory = np.stack([np.full_like(means[0], initial)] + means)  # row e: after epoch e
+        self.steps = steps_per_epoch
+
+    def means_at(self, step):
+        """The means (N, N) at a global step: rows e and e + 1 of the trajectory, interpolated."""
+        epoch, offset = divmod(int(step), self.steps)
+        last = len(self.trajectory) - 1
+        if epoch >= last:
+            return self.trajectory[last]
+        f = offset / self.steps
+        return (1.0 - f) * self.trajectory[epoch] + f * self.trajectory[epoch + 1]
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.gates.set_means(self.means_at(int(self.model.optimizer.iterations)))
 
 
 class EpochTensorBoard(keras.callbacks.TensorBoard):
@@ -200,12 +233,10 @@ class TestLogLikelihood(keras.callbacks.Callback):
     def __init__(self, path, dataset, data_dir, every, examples=1000, num_samples=100, epochs=None,
                  log_dir=None, batch_size=50):
         super().__init__()
-        from tfgvae.experiments import evaluation  # imports data: keep it out of this module's import time
-        self.evaluation = evaluation
         self.path, self.every, self.last_epoch = path, every, epochs
         self.num_samples, self.batch_size = num_samples, batch_size
-        self.info, self.data = evaluation.test_dataset(dataset, "test", data_dir, batch_size=batch_size,
-                                                       limit=examples)
+        source = sources.resolve(dataset, data_dir, where="evaluation")  # the evaluation's test images
+        self.info, self.data = source.info, source.evaluation_batches("test", batch_size, limit=examples, seed=0)
         self.total = min(examples, self.info.num_test)
         self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
         self.history = {"epochs": [], "log_likelihood": [], "stderr": [], "kl": [], "elbo": [],
@@ -224,11 +255,9 @@ class TestLogLikelihood(keras.callbacks.Callback):
         if not self.due(epoch):
             return
         if self.batch_fn is None:
-            self.batch_fn = self.evaluation.model_batch_fn(self.model, self.num_samples,
-                                                           min(self.num_samples, 500))
-        per_example = self.evaluation.run_batches(self.batch_fn, self.data, self.batch_size,
-                                                  self.total, progress=False)
-        ll, stderr = self.evaluation.mean_and_stderr(per_example["log_likelihood"])
+            self.batch_fn = importance.model_batch_fn(self.model, self.num_samples, min(self.num_samples, 500))
+        per_example = importance.run_batches(self.batch_fn, self.data, self.batch_size, self.total, progress=False)
+        ll, stderr = importance.mean_and_stderr(per_example["log_likelihood"])
         keep = [k for k, e in enumerate(self.history["epochs"]) if e < epoch]
         for key in ("epochs", "log_likelihood", "stderr", "kl", "elbo"):
             self.history[key] = [self.history[key][k] for k in keep]

@@ -1,28 +1,28 @@
 """A training run's model from its settings or its workdir: the one place that rebuilds and restores.
 
-``train``, ``export``, ``evaluation`` and ``tuning`` all import this module and it imports
-none of them, so restoring a run needs no import cycle.
+``train``, ``tuning`` and ``tfgvae.experiments`` import this module; it imports none of them.
 """
+import dataclasses
 import math
 import os
 
 import tensorflow as tf
 
-from tfgvae.data import sources
-from tfgvae.training.config import TrainConfig
-from tfgvae.data import DATASETS, DatasetInfo
 from tfgvae.core.model import GraphVAE
+from tfgvae.data import DATASETS, DatasetInfo, sources
+from tfgvae.training.config import TrainConfig
 
 
 def build_model(config, info, encoder=None, decoder=None):
-    """An uncompiled GraphVAE for ``config`` on a dataset described by ``info``; your own
-    ``encoder``/``decoder`` see the data's image shape (the MLPs flat examples) unless
-    ``config.input_shape`` says otherwise."""
-    input_shape = config.input_shape
-    if input_shape is None and (encoder is not None or decoder is not None):
-        input_shape = tuple(info.image_shape)
-    model_config = config.model_config(info.input_dim, config.likelihood or info.likelihood, input_shape)
-    return GraphVAE(model_config, encoder, decoder, seed=config.seed, schedule=config.schedule(None))
+    """An uncompiled GraphVAE of ``config.model`` on a dataset described by ``info`` (its example size
+    and likelihood); your own ``encoder``/``decoder`` see the data's image shape (the MLPs flat
+    examples) unless ``config.model.input_shape`` says otherwise."""
+    model_config = dataclasses.replace(config.model, likelihood=info.likelihood)
+    if model_config.input_shape is None:
+        shape = tuple(info.image_shape) if encoder is not None or decoder is not None else None
+        model_config = dataclasses.replace(model_config, input_shape=shape,
+                                           input_dim=None if shape else info.input_dim)
+    return GraphVAE(model_config, encoder, decoder, seed=config.seed, schedule=config.schedule)
 
 
 def run_info(config):
@@ -30,11 +30,11 @@ def run_info(config):
     recorded of your own data (its example shape and likelihood)."""
     if config.dataset in DATASETS:
         return DATASETS[config.dataset]
-    if config.input_shape is None:
+    shape = config.model.input_shape
+    if shape is None:
         raise ValueError(f"config.json names an unknown dataset {config.dataset!r}")
-    dim = math.prod(config.input_shape)
-    return DatasetInfo(name=config.dataset, image_shape=sources.image_shape_for(dim, config.input_shape),
-                       likelihood=config.likelihood or "bernoulli", binarization=None, num_train=0,
+    return DatasetInfo(name=config.dataset, image_shape=sources.image_shape_for(math.prod(shape), shape),
+                       likelihood=config.model.likelihood, binarization=None, num_train=0,
                        num_valid=0, num_test=0, note="")
 
 

@@ -20,9 +20,9 @@ def prepare_workdir(config, workdir, write=True):
     run with a different model."""
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "config.json")
-    if os.path.exists(path):
-        previous = TrainConfig.load(workdir).to_dict()
-        changed = sorted(k for k, v in config.to_dict().items()
+    if os.path.exists(path):  # config.json of any version: nested, or flat (TrainConfig.load)
+        previous = TrainConfig.load(workdir).flat_dict()
+        changed = sorted(k for k, v in config.flat_dict().items()
                          if k not in RESUMABLE_FIELDS and previous.get(k) != v)
         if changed:
             raise ValueError(f"{workdir} holds a run with different settings ({', '.join(changed)}): "
@@ -32,18 +32,19 @@ def prepare_workdir(config, workdir, write=True):
 
 
 def check_budget(config, workdir, done, steps):
-    """Refuse to 'resume' a run already trained past ``config.epochs`` (its config.json would then
+    """Refuse to 'resume' a run already trained past its ``epochs`` (its config.json would then
     name fewer epochs than its weights had), or a started run with a KL warm-up under other
     ``epochs``: the warm-up is a fraction of them, so it would change mid-run."""
-    if done > config.epochs * steps:
+    epochs, fraction = config.schedule.epochs, config.schedule.kl_warmup_fraction
+    if done > epochs * steps:
         raise ValueError(f"{workdir} was trained for {done} steps ({done / steps:g} epochs), more than "
-                         f"--epochs={config.epochs}: use a new --workdir or --epochs >= {math.ceil(done / steps)}")
-    if not done or not config.kl_warmup_fraction or not os.path.exists(os.path.join(workdir, "config.json")):
+                         f"--epochs={epochs}: use a new --workdir or --epochs >= {math.ceil(done / steps)}")
+    if not done or not fraction or not os.path.exists(os.path.join(workdir, "config.json")):
         return
-    planned = TrainConfig.load(workdir).epochs
-    if planned != config.epochs:
-        raise ValueError(f"{workdir} warms the KL up over {config.kl_warmup_fraction:g} of its {planned} "
-                         f"epochs: --epochs={config.epochs} would change the warm-up mid-run; use a new "
+    planned = TrainConfig.load(workdir).schedule.epochs
+    if planned != epochs:
+        raise ValueError(f"{workdir} warms the KL up over {fraction:g} of its {planned} "
+                         f"epochs: --epochs={epochs} would change the warm-up mid-run; use a new "
                          f"--workdir or --epochs={planned}")
 
 
@@ -55,10 +56,11 @@ def optimizer(config, steps_per_epoch):
 
 
 def compile_model(model, config, steps_per_epoch, steps_per_execution=1):
-    """``optimizer`` and the run's schedule (``TrainConfig.schedule``): tau annealed per epoch and
-    the KL warm-up over the first ``kl_warmup_fraction`` of the ``epochs``."""
+    """``optimizer`` and the run's schedule (``TrainConfig.schedule`` with epochs of ``steps_per_epoch``
+    steps): tau annealed per epoch and the KL warm-up over the first ``kl_warmup_fraction`` of them."""
+    schedule = dataclasses.replace(config.schedule, steps_per_epoch=steps_per_epoch)
     model.compile(optimizer=optimizer(config, steps_per_epoch), jit_compile=config.jit_compile,
-                  steps_per_execution=steps_per_execution, schedule=config.schedule(steps_per_epoch))
+                  steps_per_execution=steps_per_execution, schedule=schedule)
     return model
 
 
@@ -67,10 +69,11 @@ def source_of(config, data=None):
     for your own data the config records its name, example shape and likelihood."""
     where = "train_and_evaluate"
     source = sources.resolve(config.dataset if data is None else data, config.data_dir,
-                             likelihood=config.likelihood or "bernoulli", where=where)
+                             likelihood=config.model.likelihood, where=where)
     if not source.registered:
-        config = dataclasses.replace(config, dataset=source.info.name, input_shape=source.example_shape,
-                                     likelihood=source.info.likelihood)
+        model = dataclasses.replace(config.model, input_dim=None, input_shape=source.example_shape,
+                                    likelihood=source.info.likelihood)
+        config = dataclasses.replace(config, dataset=source.info.name, model=model)
     return source, config
 
 
@@ -82,9 +85,9 @@ def datasets(config, data=None):
     (docs/distributed.md). Bad data fails here, before anything is written.
     """
     source, config = source_of(config, data)
-    steps = config.steps_per_epoch
+    steps = config.schedule.steps_per_epoch
     if steps is None:  # one pass over the (limited) training split
-        size = source.size("train", config.train_limit)
+        size = source.size(config.train_split, config.train_limit)
         if size is None:
             raise ValueError("the training data do not say how many examples they hold: give steps_per_epoch")
         steps = size // config.batch_size
@@ -95,8 +98,8 @@ def datasets(config, data=None):
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 
     def train(start_step):
-        return source.train_stream(config.batch_size, config.seed, start_step,
-                                   config.train_limit).with_options(options)
+        return source.train_stream(config.batch_size, config.seed, start_step, config.train_limit,
+                                   split=config.train_split).with_options(options)
 
     train(0)  # fail early on bad training data
     valid = source.batches("valid", config.batch_size)
@@ -131,22 +134,23 @@ def default_export_dir(workdir):
 
 
 def fit(model, config, train, valid, steps, done, callback_list):
-    """Train from step ``done`` to ``config.epochs`` x ``steps``: first the rest of an interrupted epoch.
+    """Train from step ``done`` to the run's epochs x ``steps``: first the rest of an interrupted epoch.
 
     ``train(k)`` gives the training stream from batch k (each fit call iterates afresh).
     Returns the last epoch's validation metrics (validation is a deterministic function of
     the weights, so these are the final model's), or None when there was nothing to train.
     """
     epoch, offset = divmod(done, steps)
+    epochs = config.schedule.epochs
     common = dict(validation_data=valid, validation_steps=config.validation_steps, shuffle=False,
                   verbose=0, callbacks=callback_list)  # the console is summaries.ConsoleLog
     history = None
-    if offset and epoch < config.epochs:
+    if offset and epoch < epochs:
         history = model.fit(train(done), epochs=epoch + 1, initial_epoch=epoch,
                             steps_per_epoch=steps - offset, **common)
         epoch += 1
-    if epoch < config.epochs:
-        history = model.fit(train(epoch * steps), epochs=config.epochs, initial_epoch=epoch,
+    if epoch < epochs:
+        history = model.fit(train(epoch * steps), epochs=epochs, initial_epoch=epoch,
                             steps_per_epoch=steps, **common)
     if history is None:
         return None
@@ -186,13 +190,16 @@ def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
     check_budget(config, workdir, done, steps)
     if chief:
         prepare_workdir(config, workdir)
-    if done % steps and done < config.epochs * steps:  # the first fit call ends the interrupted epoch
+    epochs = config.schedule.epochs
+    if done % steps and done < epochs * steps:  # the first fit call ends the interrupted epoch
         model.steps_per_execution = steps_per_execution(config.steps_per_execution, {
             steps: "training steps of an epoch",
             steps - done % steps: f"steps left of the epoch interrupted at step {done}"})
     if done and chief and config.verbose:
         print(f"Resuming {workdir} at step {done} (epoch {done // steps + 1}, batch {done % steps + 1}).")
     callback_list = [callbacks.NonFiniteGuard(ckpt_dir), checkpoint]
+    if config.gate_trajectory:
+        callback_list.insert(0, callbacks.GateTrajectory(config.gate_trajectory, steps, config.model.gate_init))
     if config.freeze_structure_epoch is not None:  # before the epoch's first step
         callback_list.insert(0, callbacks.FreezeStructure(
             config.freeze_structure_epoch, os.path.join(workdir, "structure_frozen.json") if chief else None))
@@ -202,12 +209,12 @@ def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
             callback_list.append(callbacks.TestLogLikelihood(
                 os.path.join(workdir, "test_ll_history.json"), source, config.data_dir,
                 config.test_ll_every_epochs, config.test_ll_examples, config.test_ll_samples,
-                epochs=config.epochs, log_dir=os.path.join(workdir, "logs", "test")))
+                epochs=epochs, log_dir=os.path.join(workdir, "logs", "test")))
         callback_list.append(callbacks.EpochTensorBoard(os.path.join(workdir, "logs")))
         if config.strategy != "multi_worker":  # model calls on the chief alone could wait on the others
             callback_list.append(summaries.ImageSummaries(os.path.join(workdir, "logs"), valid, info.image_shape))
         if config.verbose:
-            callback_list.append(summaries.ConsoleLog(config.epochs))
+            callback_list.append(summaries.ConsoleLog(epochs))
         callback_list.append(callbacks.TrainTime(os.path.join(workdir, "timing.json")))
     results = fit(model, config, train, valid, steps, done, callback_list)
     distribute.discard(scratch, strategy)
@@ -217,8 +224,8 @@ def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
     export_dir = config.export_dir or default_export_dir(workdir)
     if chief:
         atomic.write_json(os.path.join(workdir, "results.json"),
-                          {"split": "valid", "dataset": config.dataset, "structure": config.structure,
-                           "metrics": results, "data_note": info.note, "epochs": config.epochs})
+                          {"split": "valid", "dataset": config.dataset, "structure": config.model.structure,
+                           "metrics": results, "data_note": info.note, "epochs": epochs})
         artifacts.write_structure_artifacts(model, workdir)
     if config.export:
         target = distribute.write_dir(export_dir, strategy)  # saving is collective: every worker exports

@@ -63,14 +63,15 @@ class GraphVAEHyperModel(kt.HyperModel):
                 choice = hp.Choice(f"node_dim_M{value}", self.space.node_dims_for(value))
             if value == m:
                 node_dim = choice
-        changes = {"latent_dim": m, "num_nodes": m // node_dim,
-                   "structure": hp.Choice("structure", list(self.space.structures))}
+        model = dataclasses.replace(self.base.model, num_nodes=m // node_dim, node_dim=node_dim,
+                                    structure=hp.Choice("structure", list(self.space.structures)))
+        schedule, run = self.base.schedule, {}
         if self.space.temperature_decays:
-            changes["temperature_decay"] = hp.Choice("temperature_decay",
-                                                     list(self.space.temperature_decays))
+            schedule = dataclasses.replace(schedule, temperature_decay=hp.Choice(
+                "temperature_decay", list(self.space.temperature_decays)))
         if self.space.learning_rates:
-            changes["learning_rate"] = hp.Choice("learning_rate", list(self.space.learning_rates))
-        return dataclasses.replace(self.base, node_dim=None, **changes)
+            run["learning_rate"] = hp.Choice("learning_rate", list(self.space.learning_rates))
+        return dataclasses.replace(self.base, model=model, schedule=schedule, **run)
 
     def build(self, hp):
         config = self.trial_config(hp)
@@ -157,8 +158,9 @@ def search(base, space, workdir, tuner_name="bayesian", max_trials=10, export_di
     """Run (or resume) a search; write trials.json, the Fig. 4 plot; export the best model."""
     info, train_stream, valid_ds, steps = train.datasets(base)
     hypermodel = GraphVAEHyperModel(base, space, info, steps)
-    tuner = make_tuner(tuner_name, hypermodel, workdir, "search", max_trials, base.epochs, base.seed)
-    tuner.search(train_stream(0), validation_data=valid_ds, epochs=base.epochs, steps_per_epoch=steps,
+    epochs = base.schedule.epochs
+    tuner = make_tuner(tuner_name, hypermodel, workdir, "search", max_trials, epochs, base.seed)
+    tuner.search(train_stream(0), validation_data=valid_ds, epochs=epochs, steps_per_epoch=steps,
                  validation_steps=base.validation_steps, verbose=base.verbose, shuffle=False)
     rows = trial_rows(tuner)
     if not any(r["status"] == "COMPLETED" for r in rows):
