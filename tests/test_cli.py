@@ -71,6 +71,28 @@ def test_a_shipped_config_name_works_from_any_folder(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("program, flag", [("train", "workdir"), ("export", "workdir"), ("reproduce", "results_dir")])
+def test_a_folder_flag_naming_a_file_is_one_line_and_leaves_the_file(program, flag, tmp_path):
+    target = tmp_path / "a_file"
+    target.write_text("mine")
+    needs = {"train": ["--flagfile=mnist.cfg"], "reproduce": ["--dataset=mnist"]}.get(program, [])
+    args = [program, *needs, f"--{flag}={target}"]
+    proc = _command(args, tmp_path)
+    assert proc.returncode == 1 and proc.stderr.strip() == (
+        f"{program}.py: error: --{flag}={target} is a file; it must name a folder (new or existing)")
+    assert target.read_text() == "mine" and os.listdir(tmp_path) == ["a_file"]
+
+
+def test_prepare_workdir_refuses_a_file_in_one_line(tmp_path):
+    from tfgvae.training.config import TrainConfig
+    from tfgvae.training.train import prepare_workdir
+    target = tmp_path / "a_file"
+    target.write_text("mine")
+    with pytest.raises(ValueError, match=f"^workdir {target} is a file; it must name a folder"):
+        prepare_workdir(TrainConfig.from_dict({"epochs": 1}), str(target))
+    assert target.read_text() == "mine"
+
+
 def _write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

@@ -70,6 +70,10 @@ def stray_arguments_message(stray, argv=None):
     return f"unexpected argument {arg!r} on the command line: flags are written --name=value"
 
 
+# Flags that name a folder a program writes into: an existing file there is refused before any work.
+FOLDER_FLAGS = ("workdir", "results_dir", "export_dir")
+
+
 def help_text(program):
     """``program``'s flags (its own and tfgvae's, not TensorFlow's), with choices and defaults."""
     modules = [name for name in flags.FLAGS.flags_by_module_dict() if name.startswith("tfgvae")]
@@ -111,6 +115,10 @@ def main(args=None):
     def checked(argv):
         if len(argv) > 1:
             sys.exit(f"{program}.py: error: {stray_arguments_message(argv[1:], [program, *args])}")
+        for name in FOLDER_FLAGS:
+            value = flags.FLAGS[name].value if name in flags.FLAGS else None
+            if value and os.path.exists(value) and not os.path.isdir(value):
+                sys.exit(f"{program}.py: error: --{name}={value} is a file; it must name a folder (new or existing)")
         return program_main(argv)
 
     app.run(checked, argv=[program, *expanded])

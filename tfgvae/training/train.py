@@ -18,6 +18,8 @@ from tfgvae.training.runs import build_model  # noqa: F401  (also tfgvae.trainin
 def prepare_workdir(config, workdir, write=True):
     """Create ``workdir`` and record the config (unless ``write`` is False); refuse to resume a
     run with a different model."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ValueError(f"workdir {workdir} is a file; it must name a folder (new or existing)")
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "config.json")
     if os.path.exists(path):  # config.json of any version: nested, or flat (TrainConfig.load)

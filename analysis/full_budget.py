@@ -1,0 +1,189 @@
+"""Table 1 at the paper's full budget: ``docs/results/mnist_full.json`` from the runs, partial or whole.
+
+python analysis/full_budget.py RUNS/mnist --epochs=2000 --num_importance_samples=5000 --output=docs/results/mnist_full.json
+
+RUNS/mnist holds ``bin/reproduce.py``'s run directories ``<structure>_seed<k>``. A run counts as
+scored when its test_results.json is of the planned ``--epochs`` with k = ``--num_importance_samples``
+(the Graph VAE's also test_results_sampled.json, the gates marginalised as trained). A structure whose
+runs are all scored gets those numbers; otherwise its row is partial: the periodic estimate
+(test_ll_history.json: k = 100 on the first 1,000 test images) at the last epoch every seed has
+reached, with ``epochs`` that epoch and ``complete`` false. Differences paired by image
+(``graph_fc``, ``fc_ladder``) need scored runs of both structures on a common seed. Fig. 5's points:
+the periodic estimates every 300 epochs, mean and standard deviation over the seeds that reached them.
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+PAPER = {"graph": -82.58, "fc": -82.80, "ladder": -84.98, "vae": -87.30}  # Table 1, MNIST (k = 5,000)
+PAIRS = {"graph_fc": ("graph", "fc"), "fc_ladder": ("fc", "ladder")}
+FIG5_EVERY = 300  # App. C.1: test log-likelihood every 300 epochs
+TRAINING_IMAGES = {"train": 50_000, "train+valid": 60_000}
+
+
+def _json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def flat_config(workdir):
+    """config.json of a run in its flat form (every setting under its flag name), nested or flat."""
+    config = _json(os.path.join(workdir, "config.json"))
+    return dict(config.pop("model", {}), **config.pop("schedule", {}), **config)
+
+
+def read_run(workdir, epochs, num_samples):
+    """What one run directory holds: its config, periodic estimates and, when scored at ``epochs``
+    with k = ``num_samples``, its test results and per-image log-likelihoods by gate reading."""
+    config = flat_config(workdir)
+    history_path = os.path.join(workdir, "test_ll_history.json")
+    history = _json(history_path) if os.path.exists(history_path) else {"epochs": [], "log_likelihood": []}
+    readings = ("map", "sampled") if config["structure"] == "graph" else ("map",)
+    scored = {}
+    for reading in readings:
+        suffix = "" if reading == "map" else f"_{reading}"
+        path = os.path.join(workdir, f"test_results{suffix}.json")
+        if not os.path.exists(path):
+            break
+        results = _json(path)
+        if results.get("epochs") != epochs or results.get("num_importance_samples") != num_samples:
+            break
+        per_image = np.load(os.path.join(workdir, f"test_per_example{suffix}.npz"))["log_likelihood"]
+        scored[reading] = (results, per_image.astype(np.float64))
+    return {"structure": config["structure"], "seed": int(config["seed"]), "config": config,
+            "history": dict(zip(history["epochs"], history["log_likelihood"])),
+            "history_samples": history.get("num_importance_samples"),
+            "history_examples": history.get("num_examples"),
+            "scored": scored if len(scored) == len(readings) else {}}
+
+
+def mean_std(values):
+    """Mean and sample standard deviation (ddof = 1; None for one value)."""
+    values = np.asarray(values, np.float64)
+    return float(values.mean()), (float(values.std(ddof=1)) if len(values) > 1 else None)
+
+
+def structure_row(runs, epochs, num_samples):
+    """The row of one structure's runs: scored numbers if every run is scored, else partial ones."""
+    seeds = sorted(r["seed"] for r in runs)
+    if all(r["scored"] for r in runs):
+        results = [r["scored"]["map"][0] for r in runs]
+        mean, std = mean_std([x["log_likelihood"] for x in results])
+        row = {"complete": True, "epochs": epochs, "num_seeds": len(runs), "seeds": seeds,
+               "num_importance_samples": num_samples, "num_test_examples": results[0]["num_examples"],
+               "log_likelihood_mean": mean, "log_likelihood_std": std,
+               "per_seed": {str(r["seed"]): x["log_likelihood"] for r, x in zip(runs, results)},
+               "kl_mean": mean_std([x["kl"] for x in results])[0],
+               "kl_per_node": np.mean([x["kl_per_node"] for x in results], axis=0).round(3).tolist(),
+               "active_units_per_node": np.mean([x["active_units_per_node"] for x in results], axis=0).tolist()}
+        if "sampled" in runs[0]["scored"]:
+            sampled = [r["scored"]["sampled"][0]["log_likelihood"] for r in runs]
+            row["log_likelihood_sampled_mean"], row["log_likelihood_sampled_std"] = mean_std(sampled)
+            row["per_seed_sampled"] = {str(r["seed"]): v for r, v in zip(runs, sampled)}
+        return row
+    reached = min(max(r["history"], default=0) for r in runs)
+    values = {str(r["seed"]): r["history"][reached] for r in runs if reached in r["history"]}
+    mean, std = mean_std(list(values.values())) if values else (None, None)
+    return {"complete": False, "epochs": reached, "num_seeds": len(values), "seeds": seeds,
+            "epochs_reached_per_seed": {str(r["seed"]): max(r["history"], default=0) for r in runs},
+            "num_importance_samples": runs[0]["history_samples"], "num_test_examples": runs[0]["history_examples"],
+            "log_likelihood_mean": mean, "log_likelihood_std": std, "per_seed": values}
+
+
+def paired(runs_a, runs_b):
+    """{mean, stderr, per_seed} of a - b paired by image on the seeds both have scored: per seed the
+    mean difference over images; stderr over seeds (ddof = 1), or over images for one seed."""
+    b_by_seed = {r["seed"]: r for r in runs_b if r["scored"]}
+    per_seed, one_seed_se = {}, None
+    for a in sorted((r for r in runs_a if r["scored"]), key=lambda r: r["seed"]):
+        if a["seed"] not in b_by_seed:
+            continue
+        la, lb = a["scored"]["map"][1], b_by_seed[a["seed"]]["scored"]["map"][1]
+        if la.shape != lb.shape:
+            raise ValueError(f"seed {a['seed']}: the per-image files are not on the same images")
+        diff = la - lb
+        per_seed[str(a["seed"])] = float(diff.mean())
+        one_seed_se = float(diff.std(ddof=1) / math.sqrt(len(diff)))
+    if not per_seed:
+        return None
+    values = np.asarray(list(per_seed.values()))
+    stderr = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else one_seed_se
+    return {"mean": float(values.mean()), "stderr": stderr, "stderr_over": "seeds" if len(values) > 1 else "images",
+            "per_seed": per_seed}
+
+
+def figure5(runs):
+    """{epochs, mean, std, num_seeds} of the periodic estimates every FIG5_EVERY epochs."""
+    points = sorted({e for r in runs for e in r["history"] if e % FIG5_EVERY == 0})
+    out = {"epochs": [], "mean": [], "std": [], "num_seeds": []}
+    for epoch in points:
+        values = [r["history"][epoch] for r in runs if epoch in r["history"]]
+        mean, std = mean_std(values)
+        out["epochs"].append(epoch)
+        out["mean"].append(mean)
+        out["std"].append(std)
+        out["num_seeds"].append(len(values))
+    return out
+
+
+def protocol(runs):
+    """The protocol the runs share: KL warm-up, training images, gate sampling (ValueError if they differ)."""
+    def describe(c):
+        warmup = (f"linear over the first {c.get('kl_warmup_epochs'):g} epochs" if c.get("kl_warmup_epochs")
+                  else f"linear over {c['kl_warmup_fraction']:g} of the epochs" if c.get("kl_warmup_fraction")
+                  else "none")
+        return {"kl_warmup": warmup, "training_images": TRAINING_IMAGES[c.get("train_split", "train")],
+                "gate_sampling": "one relaxed structure per example" if c.get("per_example_gates", True)
+                else "one relaxed structure per batch"}
+    found = {json.dumps(describe(r["config"]), sort_keys=True) for r in runs}
+    if len(found) != 1:
+        raise ValueError(f"the runs follow different protocols: {sorted(found)}")
+    return json.loads(found.pop())
+
+
+def full_budget(run_dirs, epochs, num_samples):
+    """The mnist_full.json dict of ``run_dirs``."""
+    runs = [read_run(d, epochs, num_samples) for d in run_dirs]
+    if not runs:
+        raise ValueError("no run directories")
+    by_structure = {}
+    for r in runs:
+        by_structure.setdefault(r["structure"], []).append(r)
+    order = [s for s in PAPER if s in by_structure]
+    return {"dataset": "mnist", "epochs_planned": epochs, "protocol": protocol(runs),
+            "paper": PAPER,
+            "structures": {s: structure_row(by_structure[s], epochs, num_samples) for s in order},
+            "paired": {name: paired(by_structure.get(a, []), by_structure.get(b, []))
+                       for name, (a, b) in PAIRS.items()},
+            "figure5": {s: figure5(by_structure[s]) for s in order}}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs", help="folder of <structure>_seed<k> run directories (bin/reproduce.py's <workdir>/mnist)")
+    p.add_argument("--epochs", type=int, default=2000, help="planned epochs of every run")
+    p.add_argument("--num_importance_samples", type=int, default=5000, help="k of the final evaluation")
+    p.add_argument("--output", required=True, help="JSON file to write")
+    args = p.parse_args(argv)
+    run_dirs = sorted(d for d in glob.glob(os.path.join(args.runs, "*_seed*")) if os.path.isdir(d))
+    table = full_budget(run_dirs, args.epochs, args.num_importance_samples)
+    tmp = f"{args.output}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(table, f, indent=1)
+    os.replace(tmp, args.output)
+    for s, row in table["structures"].items():
+        state = "scored" if row["complete"] else "partial"
+        print(f"{s}: {state} at epoch {row['epochs']}, {row['num_seeds']} seed{'' if row['num_seeds'] == 1 else 's'}, "
+              f"LL {row['log_likelihood_mean']} (paper {PAPER[s]})")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, KeyError, OSError) as e:
+        sys.exit(f"full_budget.py: error: {e}")

@@ -1,0 +1,126 @@
+"""analysis/full_budget.py: mnist_full.json from scored and partial run directories, checked against
+numbers computed here from the files the test writes."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "analysis", "full_budget.py")
+IMAGES = 50
+
+
+def _run(folder, structure, seed, history, scored_ll=None, sampled_ll=None, nested=True, epochs=2000, k=5000):
+    """A run directory: config.json, test_ll_history.json and, if scored, test results per reading."""
+    d = folder / f"{structure}_seed{seed}"
+    d.mkdir(parents=True)
+    settings = {"structure": structure, "seed": seed, "per_example_gates": True, "train_split": "train+valid"}
+    schedule = {"epochs": 2000, "kl_warmup_fraction": 0.0, "kl_warmup_epochs": 10.0}
+    config = ({"model": {"structure": structure, "per_example_gates": True}, "schedule": schedule,
+               "seed": seed, "train_split": "train+valid"} if nested else dict(settings, **schedule))
+    (d / "config.json").write_text(json.dumps(config))
+    (d / "test_ll_history.json").write_text(json.dumps({
+        "epochs": sorted(history), "log_likelihood": [history[e] for e in sorted(history)],
+        "num_importance_samples": 100, "num_examples": 1000}))
+    for suffix, ll in (("", scored_ll), ("_sampled", sampled_ll)):
+        if ll is None:
+            continue
+        (d / f"test_results{suffix}.json").write_text(json.dumps({
+            "epochs": epochs, "num_importance_samples": k, "num_examples": IMAGES, "log_likelihood": float(ll.mean()),
+            "kl": 20.0 + seed, "kl_per_node": [1.0 + seed, 2.0], "active_units_per_node": [3, 4 + seed]}))
+        np.savez(d / f"test_per_example{suffix}.npz", log_likelihood=ll.astype(np.float32))
+    return d
+
+
+def _table(folder, tmp_path, *extra):
+    out = tmp_path / "full.json"
+    proc = subprocess.run([sys.executable, SCRIPT, str(folder), f"--output={out}", *extra],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(out.read_text()), proc
+
+
+@pytest.fixture
+def runs(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    lls = {(s, seed): rng.normal(-83 - i, 5, IMAGES).astype(np.float32).astype(np.float64)
+           for i, s in enumerate(("graph", "fc", "ladder")) for seed in (0, 1)}
+    sampled = {seed: lls[("graph", seed)] - 0.02 for seed in (0, 1)}
+    hist = lambda base, last: {e: base + e / 1000 for e in range(100, last + 1, 100)}  # noqa: E731
+    for seed in (0, 1):
+        _run(folder, "graph", seed, hist(-90, 2000), lls[("graph", seed)], sampled[seed], nested=seed == 0)
+        _run(folder, "fc", seed, hist(-91 + seed, 2000), lls[("fc", seed)])
+    _run(folder, "ladder", 0, hist(-92, 2000), lls[("ladder", 0)])
+    _run(folder, "vae", 0, hist(-95, 700))  # still training: partial
+    _run(folder, "vae", 1, hist(-96, 900))
+    return folder, lls, sampled
+
+
+def test_scored_rows_paired_differences_and_figure5_as_computed_from_the_files(runs, tmp_path):
+    folder, lls, sampled = runs
+    table, proc = _table(folder, tmp_path)
+    graph = table["structures"]["graph"]
+    per_seed = [lls[("graph", s)].mean() for s in (0, 1)]
+    assert graph["complete"] and graph["epochs"] == 2000 and graph["num_seeds"] == 2
+    assert graph["num_importance_samples"] == 5000 and graph["num_test_examples"] == IMAGES
+    assert graph["log_likelihood_mean"] == pytest.approx(np.mean(per_seed), abs=1e-6)
+    assert graph["log_likelihood_std"] == pytest.approx(np.std(per_seed, ddof=1), abs=1e-6)
+    assert graph["log_likelihood_sampled_mean"] == pytest.approx(np.mean(per_seed) - 0.02, abs=1e-5)
+    assert graph["kl_per_node"] == [1.5, 2.0] and graph["active_units_per_node"] == [3.0, 4.5]
+    ladder = table["structures"]["ladder"]
+    assert ladder["complete"] and ladder["log_likelihood_std"] is None and "log_likelihood_sampled_mean" not in ladder
+    diffs = [(lls[("graph", s)] - lls[("fc", s)]).mean() for s in (0, 1)]
+    gf = table["paired"]["graph_fc"]
+    assert gf["mean"] == pytest.approx(np.mean(diffs)) and gf["stderr_over"] == "seeds"
+    assert gf["stderr"] == pytest.approx(np.std(diffs, ddof=1) / np.sqrt(2))
+    d = lls[("fc", 0)] - lls[("ladder", 0)]  # one seed: the standard error over images
+    fl = table["paired"]["fc_ladder"]
+    assert fl["per_seed"] == {"0": pytest.approx(d.mean())} and fl["stderr_over"] == "images"
+    assert fl["stderr"] == pytest.approx(d.std(ddof=1) / np.sqrt(IMAGES))
+    fig = table["figure5"]["fc"]
+    assert fig["epochs"] == [300, 600, 900, 1200, 1500, 1800]
+    assert fig["mean"][0] == pytest.approx(np.mean([-91 + 0.3, -90 + 0.3]))
+    assert fig["std"][0] == pytest.approx(np.std([-90.7, -89.7], ddof=1))
+    assert table["protocol"] == {"kl_warmup": "linear over the first 10 epochs", "training_images": 60000,
+                                 "gate_sampling": "one relaxed structure per example"}
+    assert table["paper"]["graph"] == -82.58
+    assert "graph: scored at epoch 2000, 2 seeds" in proc.stdout
+
+
+def test_a_structure_still_training_is_partial_at_the_epoch_every_seed_reached(runs, tmp_path):
+    folder, _, _ = runs
+    table, _ = _table(folder, tmp_path)
+    vae = table["structures"]["vae"]
+    assert not vae["complete"] and vae["epochs"] == 700 and vae["epochs_reached_per_seed"] == {"0": 700, "1": 900}
+    assert vae["per_seed"] == {"0": pytest.approx(-95 + 0.7), "1": pytest.approx(-96 + 0.7)}
+    assert vae["num_importance_samples"] == 100 and vae["num_test_examples"] == 1000
+    assert table["figure5"]["vae"] == {"epochs": [300, 600, 900], "mean": [pytest.approx(-95.2), pytest.approx(-94.9),
+                                                                           pytest.approx(-95.1)],
+                                       "std": [pytest.approx(np.sqrt(0.5)), pytest.approx(np.sqrt(0.5)), None],
+                                       "num_seeds": [2, 2, 1]}
+
+
+def test_results_of_another_budget_or_k_leave_the_row_partial(runs, tmp_path):
+    """The 200-epoch results a run had before it was trained on to 2,000 epochs are not its score."""
+    folder, lls, _ = runs
+    _run(folder, "ladder", 1, {100: -93.0, 200: -92.5}, lls[("ladder", 1)], epochs=200, k=1000)
+    table, _ = _table(folder, tmp_path)
+    ladder = table["structures"]["ladder"]
+    assert not ladder["complete"] and ladder["epochs"] == 200
+    assert ladder["per_seed"] == {"0": pytest.approx(-92 + 0.2), "1": -92.5}
+    assert table["paired"]["fc_ladder"]["per_seed"] == {"0": pytest.approx((lls[("fc", 0)] - lls[("ladder", 0)]).mean())}
+
+
+def test_runs_of_different_protocols_are_refused_in_one_line(runs, tmp_path):
+    folder, _, _ = runs
+    config = json.loads((folder / "fc_seed1" / "config.json").read_text())
+    config["train_split"] = "train"
+    (folder / "fc_seed1" / "config.json").write_text(json.dumps(config))
+    proc = subprocess.run([sys.executable, SCRIPT, str(folder), f"--output={tmp_path / 'x.json'}"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.startswith("full_budget.py: error: the runs follow different protocols")
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.json").exists()
