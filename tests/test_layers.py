@@ -164,7 +164,7 @@ def test_imports_are_read_at_module_level_and_inside_functions(tmp_path, monkeyp
 
 
 def test_no_script_or_module_edits_sys_path():
-    folders = ("bin", "tfgvae", "examples")
+    folders = ("bin", "tfgvae", "examples", "bench", "analysis")
     edits = [os.path.relpath(os.path.join(folder_, name), ROOT) for top in folders
              for folder_, _, files in os.walk(os.path.join(ROOT, top)) for name in files
              if name.endswith(".py") and "sys.path" in open(os.path.join(folder_, name)).read()]

@@ -135,8 +135,16 @@ def test_config_trains_exports_and_reloads(config, tmp_path, tiny_data):
 
     # Fewer epochs than the run has done.
     refused(1, "was trained for 4 steps (2 epochs), more than --epochs=1: use a new --workdir or --epochs >= 2")
-    # More epochs on a run with a KL warm-up (mnist.cfg: half the run) would stretch the warm-up
-    # from 1 to 1.5 epochs after it ended.
+    from tfgvae.training.config import config_from_flagfile
+    if config_from_flagfile(config)[0].schedule.kl_warmup_epochs:  # mnist.cfg: a warm-up of fixed length
+        longer = [a if a != "--epochs=2" else "--epochs=3" for a in TINY]
+        proc = run_train([f"--flagfile={config}", f"--workdir={workdir}", *longer, "--noexport"],
+                         tmp_path, tiny_data)  # more epochs train the run on
+        assert proc.returncode == 0 and "Resuming" in proc.stdout, proc.stderr[-3000:]
+        assert glob.glob(str(workdir / "checkpoints" / "ckpt-6.index"))
+        return
+    # More epochs on a run with a KL warm-up of half the run would stretch the warm-up from 1 to
+    # 1.5 epochs after it ended.
     refused(3, "warms the KL up over 0.5 of its 2 epochs: --epochs=3 would change the warm-up mid-run; "
                "use a new --workdir or --epochs=2")
     assert not glob.glob(str(workdir / "checkpoints" / "ckpt-6.index"))
