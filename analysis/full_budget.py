@@ -7,7 +7,8 @@ scored when its test_results.json is of the planned ``--epochs`` with k = ``--nu
 (the Graph VAE's also test_results_sampled.json, the gates marginalised as trained). A structure whose
 runs are all scored gets those numbers; otherwise its row is partial: the periodic estimate
 (test_ll_history.json: k = 100 on the first 1,000 test images) at the last epoch every seed has
-reached, with ``epochs`` that epoch and ``complete`` false. Differences paired by image
+reached, with ``epochs`` that epoch and ``complete`` false (``latest_per_seed``: each seed's last
+[epoch, estimate]). Differences paired by image
 (``graph_fc``, ``fc_ladder``) need scored runs of both structures on a common seed. Fig. 5's points:
 the periodic estimates every 300 epochs, mean and standard deviation over the seeds that reached them.
 """
@@ -91,6 +92,8 @@ def structure_row(runs, epochs, num_samples):
     mean, std = mean_std(list(values.values())) if values else (None, None)
     return {"complete": False, "epochs": reached, "num_seeds": len(values), "seeds": seeds,
             "epochs_reached_per_seed": {str(r["seed"]): max(r["history"], default=0) for r in runs},
+            "latest_per_seed": {str(r["seed"]): [max(r["history"]), r["history"][max(r["history"])]]
+                                for r in runs if r["history"]},
             "num_importance_samples": runs[0]["history_samples"], "num_test_examples": runs[0]["history_examples"],
             "log_likelihood_mean": mean, "log_likelihood_std": std, "per_seed": values}
 

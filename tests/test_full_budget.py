@@ -98,6 +98,7 @@ def test_a_structure_still_training_is_partial_at_the_epoch_every_seed_reached(r
     assert not vae["complete"] and vae["epochs"] == 700 and vae["epochs_reached_per_seed"] == {"0": 700, "1": 900}
     assert vae["per_seed"] == {"0": pytest.approx(-95 + 0.7), "1": pytest.approx(-96 + 0.7)}
     assert vae["num_importance_samples"] == 100 and vae["num_test_examples"] == 1000
+    assert vae["latest_per_seed"] == {"0": [700, pytest.approx(-95 + 0.7)], "1": [900, pytest.approx(-96 + 0.9)]}
     assert table["figure5"]["vae"] == {"epochs": [300, 600, 900], "mean": [pytest.approx(-95.2), pytest.approx(-94.9),
                                                                            pytest.approx(-95.1)],
                                        "std": [pytest.approx(np.sqrt(0.5)), pytest.approx(np.sqrt(0.5)), None],
