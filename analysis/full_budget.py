@@ -15,11 +15,12 @@ the periodic estimates every 300 epochs, mean and standard deviation over the se
 import argparse
 import glob
 import json
-import math
 import os
 import sys
 
 import numpy as np
+
+import paired_table  # analysis/paired_table.py, beside this script
 
 PAPER = {"graph": -82.58, "fc": -82.80, "ladder": -84.98, "vae": -87.30}  # Table 1, MNIST (k = 5,000)
 PAIRS = {"graph_fc": ("graph", "fc"), "fc_ladder": ("fc", "ladder")}
@@ -99,25 +100,19 @@ def structure_row(runs, epochs, num_samples):
 
 
 def paired(runs_a, runs_b):
-    """{mean, stderr, per_seed} of a - b paired by image on the seeds both have scored: per seed the
-    mean difference over images; stderr over seeds (ddof = 1), or over images for one seed."""
-    b_by_seed = {r["seed"]: r for r in runs_b if r["scored"]}
-    per_seed, one_seed_se = {}, None
-    for a in sorted((r for r in runs_a if r["scored"]), key=lambda r: r["seed"]):
-        if a["seed"] not in b_by_seed:
-            continue
-        la, lb = a["scored"]["map"][1], b_by_seed[a["seed"]]["scored"]["map"][1]
-        if la.shape != lb.shape:
-            raise ValueError(f"seed {a['seed']}: the per-image files are not on the same images")
-        diff = la - lb
-        per_seed[str(a["seed"])] = float(diff.mean())
-        one_seed_se = float(diff.std(ddof=1) / math.sqrt(len(diff)))
-    if not per_seed:
+    """{mean, stderr, per_seed} of a - b paired by image on the seeds both have scored
+    (``paired_table.paired``): per seed the mean difference over images; stderr over seeds (ddof = 1),
+    or over images for one seed."""
+    scored = [r for r in (*runs_a, *runs_b) if r["scored"]]
+    if not runs_a or not runs_b:
         return None
-    values = np.asarray(list(per_seed.values()))
-    stderr = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else one_seed_se
-    return {"mean": float(values.mean()), "stderr": stderr, "stderr_over": "seeds" if len(values) > 1 else "images",
-            "per_seed": per_seed}
+    runs = {(r["structure"], r["seed"]): (None, None, r["scored"]["map"][1]) for r in scored}
+    rows = paired_table.paired(runs, runs_a[0]["structure"], runs_b[0]["structure"])
+    if not rows:
+        return None
+    mean, stderr = paired_table.over_seeds(rows)
+    return {"mean": mean, "stderr": rows[0][2] if stderr is None else stderr,
+            "stderr_over": "images" if stderr is None else "seeds", "per_seed": {str(s): m for s, m, _ in rows}}
 
 
 def figure5(runs):

@@ -69,6 +69,12 @@ def inference_decoder(model):
     return decode
 
 
+def _key(seed):
+    """A stateless key (2,) int32 of an int seed (as (seed, 0)) or of a key given as (2,)."""
+    seed = tf.cast(seed, tf.int32)
+    return tf.stack([seed, 0]) if seed.shape.rank == 0 else seed
+
+
 def default_noise(model, seed):
     """noise_fn(chunk_index, batch, chunk) -> standard normal (batch, chunk, N, N').
 
@@ -76,9 +82,7 @@ def default_noise(model, seed):
     seed, chunk size and compile mode (XLA's stateless generator draws other numbers than
     TensorFlow's kernels). ``seed``: int or int (2,).
     """
-    seed = tf.cast(seed, tf.int32)
-    if seed.shape.rank == 0:
-        seed = tf.stack([seed, 0])
+    seed = _key(seed)
     shape_tail = (model.config.num_nodes, model.config.node_dim)
 
     def noise_fn(chunk_index, batch, chunk):
@@ -102,9 +106,7 @@ def default_gate_draws(model, seed, reading="map", temperature=None):
             raise ValueError(f"unknown gate reading {reading!r}: choose one of {', '.join(GATE_READINGS)}")
         fixed = gates.map()
         return lambda chunk_index, batch, chunk: fixed
-    seed = tf.cast(seed, tf.int32)
-    key = tf.random.experimental.stateless_fold_in(tf.stack([seed, 0]) if seed.shape.rank == 0 else seed,
-                                                   GATE_STREAM)
+    key = tf.random.experimental.stateless_fold_in(_key(seed), GATE_STREAM)
     temperature = model.temperature if temperature is None else temperature
 
     def gates_fn(chunk_index, batch, chunk):

@@ -237,16 +237,10 @@ class DependencyGates(keras.layers.Layer):
         """
         if not self.learned:
             return self.fixed[None]
-        n = self.num_nodes
         rows = batch_size if self.per_example else 1
         if uniform is None:
             uniform = keras.random.uniform((rows, self.num_edges), seed=seed)
-        # Eq. 9 on the edges only, then scattered into (rows, N, N): faster than gathering the
-        # edges' values into (rows, N, N) (docs/performance.md).
-        edges = relaxed_bernoulli(self.edge_logits(), temperature, uniform)  # (rows, E)
-        if self.parameterization == "mean":  # an absorbed gate is exactly off (on): see absorbed()
-            edges = self.absorbed(edges)
-        return self._unless_frozen(self.scatter(edges))
+        return self.draw("relaxed", uniform, temperature)
 
     def scatter(self, edges):
         """Edge values (rows, E), in ``edge_names`` order, as gate tensors (rows, N, N)."""
@@ -266,14 +260,14 @@ class DependencyGates(keras.layers.Layer):
             raise ValueError(f"unknown gate reading {kind!r}: choose one of {', '.join(GATE_READINGS)}")
         if kind == "map" or not self.learned:
             return self.map()
-        if kind == "relaxed":
-            if temperature is None:
+        if kind == "relaxed":  # Eq. 9 on the edges only, then scattered into (rows, N, N): faster
+            if temperature is None:  # than gathering the edges' values into (rows, N, N) (docs/performance.md)
                 raise ValueError("the relaxed reading needs a temperature")
             edges = relaxed_bernoulli(self.edge_logits(), temperature, uniform)
         else:
             probs = tf.gather(tf.reshape(self.means(), [-1]), self.edge_index[:, 0])
             edges = tf.cast(uniform > 1.0 - probs, self.compute_dtype)
-        if self.parameterization == "mean":
+        if self.parameterization == "mean":  # an absorbed gate is exactly off (on): see absorbed()
             edges = self.absorbed(edges)
         return self._unless_frozen(self.scatter(edges))
 

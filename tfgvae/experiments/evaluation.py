@@ -18,7 +18,7 @@ from tfgvae.core.importance import (  # noqa: F401  (the estimator; re-exported)
 from tfgvae.core.recalibration import recalibrate_batch_norm
 from tfgvae.core.structure import GATE_READINGS  # noqa: F401  (the choices of evaluate_model's gates)
 from tfgvae.data import sources
-from tfgvae.training import artifacts, runs
+from tfgvae.training import artifacts, runs, train
 from tfgvae.experiments.reports import (  # noqa: F401  (Table 1 from per-example values; re-exported)
     ACTIVE_UNIT_THRESHOLD, active_units, active_units_warning, data_note, format_table, mean_and_stderr,
     save_per_example, summarize)
@@ -59,14 +59,10 @@ def evaluate_model(model, dataset, split="test", data_dir=None, *, num_samples=D
 
 
 def recalibration_batches(config, data=None):
-    """One epoch of a run's training stream (its batch size and seed), for ``recalibrate_batch_norm``."""
-    source = sources.resolve(config.dataset if data is None else data, config.data_dir,
-                             likelihood=config.model.likelihood, where="recalibrate_bn")
-    size = source.size(config.train_split, config.train_limit)
-    if size is None:
-        raise ValueError("recalibrate_bn needs training data of known size")
-    stream = source.train_stream(config.batch_size, config.seed, 0, config.train_limit, split=config.train_split)
-    return stream.take(size // config.batch_size)
+    """One epoch of a run's training stream (``tfgvae.training.train.datasets``: its batch size, seed
+    and steps per epoch), for ``recalibrate_batch_norm``."""
+    _, stream, _, steps = train.datasets(config, data)
+    return stream(0).take(steps)
 
 
 def evaluate_workdir(workdir, data_dir=None, split="test", write_artifacts=True, *, data=None,
