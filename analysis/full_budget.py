@@ -10,7 +10,8 @@ runs are all scored gets those numbers; otherwise its row is partial: the period
 reached, with ``epochs`` that epoch and ``complete`` false (``latest_per_seed``: each seed's last
 [epoch, estimate]). Differences paired by image
 (``graph_fc``, ``fc_ladder``) need scored runs of both structures on a common seed. Fig. 5's points:
-the periodic estimates every 300 epochs, mean and standard deviation over the seeds that reached them.
+the periodic estimates every 300 epochs, mean and standard deviation over the seeds that reached them
+(``--figures_dir``: drawn, with Fig. 3's gate means over the whole run).
 """
 import argparse
 import glob
@@ -21,10 +22,10 @@ import sys
 import numpy as np
 
 import paired_table  # analysis/paired_table.py, beside this script
+from tfgvae.experiments import curves
 
 PAPER = {"graph": -82.58, "fc": -82.80, "ladder": -84.98, "vae": -87.30}  # Table 1, MNIST (k = 5,000)
 PAIRS = {"graph_fc": ("graph", "fc"), "fc_ladder": ("fc", "ladder")}
-FIG5_EVERY = 300  # App. C.1: test log-likelihood every 300 epochs
 TRAINING_IMAGES = {"train": 50_000, "train+valid": 60_000}
 
 
@@ -116,17 +117,22 @@ def paired(runs_a, runs_b):
 
 
 def figure5(runs):
-    """{epochs, mean, std, num_seeds} of the periodic estimates every FIG5_EVERY epochs."""
-    points = sorted({e for r in runs for e in r["history"] if e % FIG5_EVERY == 0})
-    out = {"epochs": [], "mean": [], "std": [], "num_seeds": []}
-    for epoch in points:
-        values = [r["history"][epoch] for r in runs if epoch in r["history"]]
-        mean, std = mean_std(values)
-        out["epochs"].append(epoch)
-        out["mean"].append(mean)
-        out["std"].append(std)
-        out["num_seeds"].append(len(values))
-    return out
+    """{epochs, mean, std, num_seeds} of the periodic estimates every 300 epochs (``curves.figure5_points``)."""
+    return curves.figure5_points([r["history"] for r in runs], curves.PAPER_FIG5_EVERY)
+
+
+def draw_figures(run_dirs, folder):
+    """Fig. 5 at the paper's 300-epoch points and Fig. 3 over the whole run into ``folder``."""
+    from types import SimpleNamespace
+
+    from tfgvae.experiments import figures
+    runs = [SimpleNamespace(workdir=d, **{k: flat_config(d)[k] for k in ("structure", "seed")}) for d in run_dirs]
+    os.makedirs(folder, exist_ok=True)
+    written = [figures.figure5(runs, os.path.join(folder, "mnist_full_fig5_test_ll.png"),
+                               every=curves.PAPER_FIG5_EVERY),
+               figures.figure3([r for r in runs if r.structure == "graph"],
+                               os.path.join(folder, "mnist_full_fig3_gates.png"))]
+    return [p for p in written if p]
 
 
 def protocol(runs):
@@ -167,6 +173,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=2000, help="planned epochs of every run")
     p.add_argument("--num_importance_samples", type=int, default=5000, help="k of the final evaluation")
     p.add_argument("--output", required=True, help="JSON file to write")
+    p.add_argument("--figures_dir", help="also draw Fig. 5 (every 300 epochs) and Fig. 3 (whole run) here")
     args = p.parse_args(argv)
     run_dirs = sorted(d for d in glob.glob(os.path.join(args.runs, "*_seed*")) if os.path.isdir(d))
     table = full_budget(run_dirs, args.epochs, args.num_importance_samples)
@@ -178,6 +185,8 @@ def main(argv=None):
         state = "scored" if row["complete"] else "partial"
         print(f"{s}: {state} at epoch {row['epochs']}, {row['num_seeds']} seed{'' if row['num_seeds'] == 1 else 's'}, "
               f"LL {row['log_likelihood_mean']} (paper {PAPER[s]})")
+    for path in draw_figures(run_dirs, args.figures_dir) if args.figures_dir else []:
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

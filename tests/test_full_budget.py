@@ -125,3 +125,14 @@ def test_runs_of_different_protocols_are_refused_in_one_line(runs, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.startswith("full_budget.py: error: the runs follow different protocols")
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.json").exists()
+
+
+def test_figures_dir_draws_figure5_and_figure3(runs, tmp_path):
+    folder, _, _ = runs
+    gates = {"epochs": [1, 2, 3], "gate_means": [[[0.0, 0.0], [0.5 + 0.1 * e, 0.0]] for e in (1, 2, 3)]}
+    for seed in (0, 1):
+        (folder / f"graph_seed{seed}" / "gate_history.json").write_text(json.dumps(gates))
+    _, proc = _table(folder, tmp_path, f"--figures_dir={tmp_path / 'figs'}")
+    for name in ("mnist_full_fig5_test_ll.png", "mnist_full_fig3_gates.png"):
+        path = tmp_path / "figs" / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {path}" in proc.stdout

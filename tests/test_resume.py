@@ -77,10 +77,12 @@ def test_non_finite_batch_stops_run_and_keeps_last_good_checkpoint(tmp_path, tin
     def poisoned(config, data=None):
         info, stream, valid, steps = datasets(config, data)
 
-        def poisoned_stream(start):
-            return stream(start).enumerate(start).map(
-                lambda k, x: tf.where((k == bad_step - 1) & tf.equal(tf.range(784), 0)[None], np.nan, x))
+        def poisoned_stream(start, count=None):  # batch k = the first batch + its place in the dataset
+            first = start.read_value if isinstance(start, tf.Variable) else lambda: tf.constant(start, tf.int64)
+            return stream(start, count).enumerate().map(
+                lambda i, x: tf.where((first() + i == bad_step - 1) & tf.equal(tf.range(784), 0)[None], np.nan, x))
 
+        poisoned_stream.bounded = stream.bounded
         return info, poisoned_stream, valid, steps
 
     monkeypatch.setattr(train, "datasets", poisoned)
@@ -135,3 +137,36 @@ def test_steps_per_execution_still_checkpoints_every_k_steps(tmp_path, tiny_data
     state = tf.train.get_checkpoint_state(str(tmp_path / "spe" / "checkpoints"))
     kept = [int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths]
     assert kept == [16, 18, 20]  # 4, 6, 10 and 12 were saved before them; three are kept
+
+
+@pytest.mark.parametrize("data", ["registered", "arrays"])
+def test_epochs_of_prime_steps_in_calls_of_k_steps_train_the_same_steps(tmp_path, tiny_data, monkeypatch, data):
+    """7 steps per epoch run as calls of 3 steps (the last call of each epoch runs 1): the same
+    updates on the same batches as one step per call, and 7 per epoch (checkpoint step counts)."""
+    import tensorflow as tf
+
+    from tfgvae import data as tfgvae_data
+    from tfgvae.training import train
+    from tfgvae.training.config import TrainConfig
+
+    monkeypatch.setenv("TFGVAE_DATA_DIR", tiny_data)
+    monkeypatch.setenv("TFGVAE_CACHE_DIR", str(tmp_path / "cache"))
+    own = None
+    if data == "arrays":
+        pixels = {s: tfgvae_data.load_pixels("mnist", s, tiny_data)[0].reshape(-1, 784)[:100] / 255.0
+                  for s in ("train", "valid")}
+        own = {s: (v > 0.5).astype(np.float32) for s, v in pixels.items()}
+    outcome = {}
+    for k in (1, 3):
+        config = TrainConfig.from_dict(dict(dataset="mnist", num_nodes=3, latent_dim=6, batch_size=8, epochs=2,
+                                            steps_per_epoch=7, validation_steps=2, steps_per_execution=k,
+                                            jit_compile=False, verbose=0, export=False))
+        workdir = tmp_path / f"k{k}"
+        metrics = train.train_and_evaluate(config, str(workdir), data=own)
+        state = tf.train.get_checkpoint_state(str(workdir / "checkpoints"))
+        gates = json.loads((workdir / "gate_history.json").read_text())["gate_means"]
+        outcome[k] = (metrics, [int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths], gates)
+    assert outcome[1][1] == outcome[3][1] == [7, 14]  # an epoch of 7 steps, not 9
+    for key in ("elbo", "reconstruction", "kl"):
+        assert outcome[3][0][key] == pytest.approx(outcome[1][0][key], rel=1e-5), key
+    np.testing.assert_allclose(outcome[3][2], outcome[1][2], atol=1e-6)

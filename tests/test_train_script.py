@@ -180,7 +180,6 @@ def test_more_epochs_resume_a_run_only_without_kl_warmup(tmp_path):
     (["--node_dim=10"], "node_dim"),
     (["--batch_size=0"], "batch_size"),
     (["--dataset=imagenet"], "unknown dataset"),
-    (["--steps_per_epoch=3", "--steps_per_execution=2"], "does not divide the 3 training steps"),
 ])
 def test_bad_flags_fail_with_one_line(args, message, tmp_path, tiny_data):
     proc = run_train([f"--flagfile={ROOT}/configs/mnist.cfg", f"--workdir={tmp_path}/w", *args],
@@ -218,6 +217,9 @@ def test_steps_per_execution_divides_every_fit_call_and_0_picks_one():
     assert steps_per_execution(11, {781: epoch, 561: "steps left"}) == 11
     with pytest.raises(ValueError, match="does not divide the 281 steps left"):
         steps_per_execution(11, {781: epoch, 281: "steps left"})
+    # Epochs that end with their data (registered data and arrays): any k, and 0 picks the most.
+    assert steps_per_execution(0, {937: epoch}, bounded=True) == 20  # all 60,000 MNIST images: prime
+    assert steps_per_execution(7, {937: epoch, 281: "steps left"}, bounded=True) == 7
 
 
 def test_help_lists_this_programs_flags_as_the_flag_reference_does(tmp_path):

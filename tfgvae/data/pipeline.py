@@ -96,6 +96,8 @@ def _indexed_stream(pixels, batch_size, seed, start_batch):
 
     Pass p visits the examples in the order stateless_shuffle(seed=(p, seed)), so the stream
     is the same for every iterator made of it and can start at any k without replaying.
+    ``start_batch``: an int, or a tf.Variable that every new iterator reads afresh (so one
+    Dataset can give successive epochs: ``tfgvae.training.train.datasets``).
     """
     n = len(pixels)
     per_pass = n // batch_size
@@ -109,8 +111,14 @@ def _indexed_stream(pixels, batch_size, seed, start_batch):
         rows = tf.reshape(order[:per_pass * batch_size], (per_pass, batch_size))
         return tf.data.Dataset.from_tensor_slices(rows).enumerate(p * per_pass)
 
-    ds = tf.data.Dataset.counter(start_batch // per_pass).flat_map(one_pass)
-    ds = ds.skip(start_batch % per_pass)
+    def from_batch(start):
+        return tf.data.Dataset.counter(start // per_pass).flat_map(one_pass).skip(start % per_pass)
+
+    if isinstance(start_batch, tf.Variable):  # read when an iterator starts, not now
+        ds = tf.data.Dataset.from_tensors(0).flat_map(
+            lambda _: from_batch(tf.cast(start_batch.read_value(), tf.int64)))
+    else:
+        ds = from_batch(int(start_batch))
     return ds.map(lambda k, rows: (tf.gather(table, rows), k))
 
 
@@ -140,7 +148,7 @@ def make_dataset(name, split, data_dir=None, *, batch_size, shuffle=False, seed=
     if limit is not None:
         pixels = pixels[:int(limit)]
     if start_batch is not None:
-        ds = _indexed_stream(np.ascontiguousarray(pixels), int(batch_size), seed, int(start_batch))
+        ds = _indexed_stream(np.ascontiguousarray(pixels), int(batch_size), seed, start_batch)
     else:
         ds = tf.data.Dataset.from_tensor_slices(np.ascontiguousarray(pixels))
         if shuffle:

@@ -151,19 +151,27 @@ class Source:
             n = None if n < 0 else n
         return n if limit is None or n is None else min(n, limit)
 
+    def indexed(self, split="train"):
+        """Whether batch k of the training stream can be made without the batches before it
+        (registered datasets and arrays; not a tf.data.Dataset of your own)."""
+        return self.registered or isinstance(self.part(split), np.ndarray)
+
     def train_stream(self, batch_size, seed, start_batch=0, limit=None, split="train"):
         """The endless training stream from batch ``start_batch`` on; batch k depends on (seed, k)
         only, so a resumed run sees the batches of the uninterrupted one (a tf.data.Dataset of
         your own: the same if it iterates the same way every time). ``split``: "train", or
-        "train+valid" (registered datasets and arrays)."""
+        "train+valid" (registered datasets and arrays). ``start_batch`` may be a tf.Variable,
+        read by every new iterator, where the stream is ``indexed``."""
         if self.registered:
             return data.make_dataset(self.info.name, split, self.data_dir, batch_size=batch_size,
                                      seed=seed, limit=limit, start_batch=start_batch)
         part = self.part(split)
         if isinstance(part, np.ndarray):
-            ds = _indexed_stream(np.ascontiguousarray(part[:limit]), int(batch_size), seed, int(start_batch))
+            ds = _indexed_stream(np.ascontiguousarray(part[:limit]), int(batch_size), seed, start_batch)
             ds = ds.map(lambda x, k: x)
         else:
+            if isinstance(start_batch, tf.Variable):
+                raise ValueError("a tf.data.Dataset of your own cannot start at a variable batch")
             ds = self._examples("train", limit).repeat().batch(int(batch_size), drop_remainder=True)
             ds = ds.skip(int(start_batch))
         return ds.prefetch(PREFETCH_BATCHES).with_options(input_options())

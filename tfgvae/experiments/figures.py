@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from tfgvae import data
-from tfgvae.experiments import evaluation
+from tfgvae.experiments import curves, evaluation
 from tfgvae.training import artifacts, runs
 from tfgvae.training.config import TrainConfig
 
@@ -55,7 +55,8 @@ def figure3(graph_runs, path):
     for k, (run, history) in enumerate(histories):
         epochs, curves = gate_curves(history, initial_gate_mean(run))
         for color, ((j, i), values) in zip(colors, curves.items()):
-            ax.plot(epochs, values, color=color, alpha=1.0 if k == 0 else 0.35, marker="." if k == 0 else None,
+            ax.plot(epochs, values, color=color, alpha=1.0 if k == 0 else 0.35,
+                    marker="." if k == 0 and len(epochs) <= 100 else None,
                     label=f"c {j + 1}→{i + 1}" if k == 0 else None, lw=1.5 if k == 0 else 1.0)
     ax.axhline(0.5, color="black", ls="--", lw=0.8)
     ax.set(xlabel="epoch", ylabel="gate mean μ", ylim=(-0.03, 1.03),
@@ -77,27 +78,25 @@ def figure3(graph_runs, path):
     return path
 
 
-def figure5(runs, path, unit="nats"):
+def figure5(runs, path, unit="nats", every=None):
     """Fig. 5: periodic test log-likelihood (fixed test subset) of every structure, mean ± std
-    over seeds at each evaluated epoch."""
+    over the seeds at each evaluated epoch (``every``: only its multiples, as the paper's 300)."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=(6.5, 4.2))
     ax = fig.add_subplot(1, 1, 1)
-    drawn = False
     subset = None
     for structure, color in STRUCTURE_COLORS.items():
         hist = [_load(os.path.join(r.workdir, "test_ll_history.json")) for r in runs if r.structure == structure]
         hist = [h for h in hist if h and h["epochs"]]
-        if not hist:
+        points = curves.figure5_points([dict(zip(h["epochs"], h["log_likelihood"])) for h in hist], every)
+        if not points["epochs"]:
             continue
-        common = sorted(set.intersection(*(set(h["epochs"]) for h in hist)))
-        values = np.array([[h["log_likelihood"][h["epochs"].index(e)] for e in common] for h in hist])
-        mean, std = values.mean(axis=0), values.std(axis=0, ddof=1) if len(hist) > 1 else 0 * values[0]
-        ax.errorbar(common, mean, yerr=std, color=color, marker="o", ms=3, capsize=3,
-                    label=f"{structure} ({len(hist)} seed{'' if len(hist) == 1 else 's'})")
+        seeds = sorted(set(points["num_seeds"]))
+        ax.errorbar(points["epochs"], points["mean"], yerr=[s or 0.0 for s in points["std"]], color=color,
+                    marker="o", ms=3, capsize=3,
+                    label=f"{structure} ({'-'.join(map(str, seeds))} seed{'' if seeds == [1] else 's'})")
         subset = (hist[0]["num_examples"], hist[0]["num_importance_samples"])
-        drawn = True
-    if not drawn:
+    if subset is None:
         return None
     ax.set(xlabel="epoch", ylabel=f"test log-likelihood ({unit})",
            title=f"test LL over training ({subset[0]} test images, k={subset[1]})")

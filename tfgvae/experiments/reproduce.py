@@ -20,7 +20,7 @@ import numpy as np
 
 from tfgvae import atomic, data, flagfiles
 from tfgvae.data import sources
-from tfgvae.experiments import figures, runner
+from tfgvae.experiments import curves, figures, runner
 from tfgvae.training.config import TrainConfig, config_from_flagfile
 from tfgvae.training.runs import build_model, checkpoint_step
 
@@ -352,7 +352,8 @@ def write_table(table, dataset, out_dir):
 
 
 def write_figures(runs, dataset, out_dir, data_dir=None, tsne_examples=2000):
-    """Figs. 3, 5 and 6 of one table into ``out_dir``; returns the paths written."""
+    """Figs. 3, 5 (at the paper's 300-epoch points once runs are 600 epochs or longer) and 6 of one
+    table into ``out_dir``; returns the paths written."""
     prefix = os.path.join(out_dir, label(dataset))
     written = []
     graph = [r for r in runs if r.structure == "graph" and os.path.exists(r.results_path)]
@@ -360,7 +361,8 @@ def write_figures(runs, dataset, out_dir, data_dir=None, tsne_examples=2000):
     written.append(figures.figure3(graph, f"{prefix}_fig3_structure.png"))
     registered = data.DATASETS.get(dataset)
     unit = "bits/dim" if registered and registered.likelihood == "gaussian" else "nats"
-    written.append(figures.figure5(runs, f"{prefix}_fig5_test_ll.png", unit=unit))
+    every = curves.PAPER_FIG5_EVERY if max(r.flags["epochs"] for r in runs) >= 2 * curves.PAPER_FIG5_EVERY else None
+    written.append(figures.figure5(runs, f"{prefix}_fig5_test_ll.png", unit=unit, every=every))
     if graph and vae and tsne_examples and registered:  # t-SNE colours by the registered labels
         written.append(figures.figure6(graph[0], vae[0], f"{prefix}_fig6_tsne.png", data_dir,
                                        examples=tsne_examples))

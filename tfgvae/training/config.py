@@ -66,8 +66,8 @@ class TrainConfig:
     jit_compile: bool = field(default=True, metadata=flag("Compile the train step with XLA."))
     steps_per_execution: int = field(default=1, metadata=flag(
         "Train steps per compiled call (fewer host round trips; callbacks, checkpoints and the NaN check then "
-        "run every this many steps). It must divide the steps of an epoch; 0 picks the largest divisor up to "
-        "20."))
+        "run every this many steps). Each epoch's last call runs the steps left; with a tf.data.Dataset of your "
+        "own k must divide the steps of an epoch. 0 picks 20 (your own Dataset: the largest divisor up to 20)."))
     verbose: int = field(default=1, metadata=flag(
         "0 silent; 1 or 2: one compact line per epoch (all metrics in TensorBoard)."))
     strategy: str = field(default="default", metadata=flag(

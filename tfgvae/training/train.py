@@ -80,11 +80,16 @@ def source_of(config, data=None):
 
 
 def datasets(config, data=None):
-    """(info, train(k), validation dataset, steps per epoch) of ``config.dataset`` or ``data``.
+    """(info, train(k, count=None), validation dataset, steps per epoch) of ``config.dataset`` or ``data``.
 
     ``train(k)`` is the endless training stream from batch k on; batch k is a function of
-    (seed, k) only, so a run resumed at step k sees the batches the uninterrupted run saw
-    (docs/distributed.md). Bad data fails here, before anything is written.
+    (seed, k) only, so a resumed run sees the batches of the uninterrupted one
+    (docs/distributed.md). ``train(cursor, count)``, with ``cursor`` a tf.Variable, is the
+    ``count`` batches from batch ``cursor`` as each new iterator finds it: one epoch per
+    iteration (``fit``), where ``train.bounded`` (not for a tf.data.Dataset of your own:
+    ``Source.indexed``).
+    The validation dataset holds ``validation_steps`` batches when that is set. Bad data fail
+    here, before anything is written.
     """
     source, config = source_of(config, data)
     steps = config.schedule.steps_per_epoch
@@ -99,26 +104,37 @@ def datasets(config, data=None):
     options = tf.data.Options()  # in-memory data: each worker takes its share of every batch
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 
-    def train(start_step):
-        return source.train_stream(config.batch_size, config.seed, start_step, config.train_limit,
-                                   split=config.train_split).with_options(options)
+    def train(start_step, count=None):
+        if count is not None and not (train.bounded and isinstance(start_step, tf.Variable)):
+            raise ValueError("train(cursor, count) needs a tf.Variable cursor and indexed data")
+        ds = source.train_stream(config.batch_size, config.seed, start_step, config.train_limit,
+                                 split=config.train_split)
+        if count is not None:
+            ds = ds.take(count).apply(tf.data.experimental.assert_cardinality(count))
+        return ds.with_options(options)
 
+    train.bounded = source.indexed(config.train_split)
     train(0)  # fail early on bad training data
     valid = source.batches("valid", config.batch_size)
+    if config.validation_steps:  # a finite dataset, so that executions of k steps end with it
+        valid = valid.take(config.validation_steps)
     return source.info, train, valid.with_options(options), steps
 
 
 AUTO_STEPS_PER_EXECUTION = 20  # the most steps per compiled call that --steps_per_execution=0 picks
 
 
-def steps_per_execution(k, counts):
+def steps_per_execution(k, counts, bounded=False):
     """Steps per compiled call for fit calls of ``counts`` steps: {count: what it is}.
 
-    Keras runs whole executions of k steps, so k must divide every count (else it would
-    silently run more). k = 0 picks the largest such k up to ``AUTO_STEPS_PER_EXECUTION``
-    (11 for MNIST's 781 steps per epoch at batch 64, 19 for CIFAR-10's 703 and Omniglot's 342,
-    1 for omniglot_alphabets' 271).
+    ``bounded``: each fit epoch is a dataset of its own steps (``datasets``' ``train(cursor,
+    count)``), so the epoch's last call runs the steps left and any k will do; k = 0 picks
+    ``AUTO_STEPS_PER_EXECUTION``. Otherwise Keras runs whole executions of k steps, so k must
+    divide every count (else it would silently run more), and k = 0 picks the largest such k up
+    to ``AUTO_STEPS_PER_EXECUTION`` (11 for 781 steps, 1 for a prime such as 937).
     """
+    if bounded:
+        return k or AUTO_STEPS_PER_EXECUTION
     if k == 0:
         common = math.gcd(*counts)
         return max(d for d in range(1, AUTO_STEPS_PER_EXECUTION + 1) if common % d == 0)
@@ -135,25 +151,47 @@ def default_export_dir(workdir):
     return os.path.join("SavedModels", os.path.basename(os.path.normpath(workdir)))
 
 
+class EpochCursor(keras.callbacks.Callback):
+    """Points ``cursor`` (the first batch of ``train(cursor, count)``) at each epoch's first
+    batch, or at ``done`` in the epoch a resumed run finishes, before its iterator starts."""
+
+    def __init__(self, cursor, steps, done):
+        super().__init__()
+        self.cursor, self.steps, self.done = cursor, steps, done
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.cursor.assign(max(epoch * self.steps, self.done))
+
+
 def fit(model, config, train, valid, steps, done, callback_list):
     """Train from step ``done`` to the run's epochs x ``steps``: first the rest of an interrupted epoch.
 
-    ``train(k)`` gives the training stream from batch k (each fit call iterates afresh).
-    Returns the last epoch's validation metrics (validation is a deterministic function of
-    the weights, so these are the final model's), or None when there was nothing to train.
+    ``train`` is ``datasets``': each epoch is ``train(cursor, count)`` where the data allow
+    (every fit epoch then ends with its data, whatever the steps per execution), else the
+    endless ``train(k)`` cut into epochs by ``steps_per_epoch``. Returns the last epoch's
+    validation metrics (validation is a deterministic function of the weights, so these are the
+    final model's), or None when there was nothing to train.
     """
     epoch, offset = divmod(done, steps)
     epochs = config.schedule.epochs
-    common = dict(validation_data=valid, validation_steps=config.validation_steps, shuffle=False,
-                  verbose=0, callbacks=callback_list)  # the console is summaries.ConsoleLog
+    cursor = tf.Variable(done, dtype=tf.int64, trainable=False, name="epoch_cursor")
+    bounded = train.bounded
+    cursor_callback = [EpochCursor(cursor, steps, done)] if bounded else []
+    common = dict(validation_data=valid, shuffle=False, verbose=0,
+                  callbacks=cursor_callback + callback_list)  # the console is summaries.ConsoleLog
+
+    def run(first_epoch, last_epoch, count):
+        if bounded:
+            return model.fit(train(cursor, count), epochs=last_epoch, initial_epoch=first_epoch, **common)
+        return model.fit(train(first_epoch * steps + steps - count), epochs=last_epoch,
+                         initial_epoch=first_epoch, steps_per_epoch=count, **common)
+
     history = None
     if offset and epoch < epochs:
-        history = model.fit(train(done), epochs=epoch + 1, initial_epoch=epoch,
-                            steps_per_epoch=steps - offset, **common)
+        history = run(epoch, epoch + 1, steps - offset)
         epoch += 1
     if epoch < epochs:
-        history = model.fit(train(epoch * steps), epochs=epochs, initial_epoch=epoch,
-                            steps_per_epoch=steps, **common)
+        history = run(epoch, epochs, steps)
     if history is None:
         return None
     return {k[len("val_"):]: float(np.mean(v[-1])) for k, v in history.history.items()
@@ -178,7 +216,8 @@ def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
     ckpt_dir = os.path.join(workdir, "checkpoints")
     source, config = source_of(config, data)
     info, train, valid, steps = datasets(config, source)  # bad data fails before anything is written
-    k = steps_per_execution(config.steps_per_execution, {steps: "training steps of an epoch"})
+    bounded = train.bounded
+    k = steps_per_execution(config.steps_per_execution, {steps: "training steps of an epoch"}, bounded)
     if chief:  # refuse other settings before restoring; config.json is written after the restore
         prepare_workdir(config, workdir, write=False)
     with strategy.scope():
@@ -193,7 +232,7 @@ def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
     if chief:
         prepare_workdir(config, workdir)
     epochs = config.schedule.epochs
-    if done % steps and done < epochs * steps:  # the first fit call ends the interrupted epoch
+    if not bounded and done % steps and done < epochs * steps:  # the first fit call ends the interrupted epoch
         model.steps_per_execution = steps_per_execution(config.steps_per_execution, {
             steps: "training steps of an epoch",
             steps - done % steps: f"steps left of the epoch interrupted at step {done}"})
@@ -221,7 +260,7 @@ def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
     results = fit(model, config, train, valid, steps, done, callback_list)
     distribute.discard(scratch, strategy)
     if results is None:  # the run had already finished: validate the restored weights
-        results = model.evaluate(valid, steps=config.validation_steps, verbose=0, return_dict=True)
+        results = model.evaluate(valid, verbose=0, return_dict=True)
         results = {k: float(np.mean(v)) for k, v in results.items()}
     export_dir = config.export_dir or default_export_dir(workdir)
     if chief:

@@ -1,0 +1,19 @@
+"""tfgvae.experiments.curves: Fig. 5's points against numpy over hand-made histories."""
+import numpy as np
+import pytest
+
+from tfgvae.experiments import curves
+
+
+def test_points_are_means_and_sample_deviations_over_the_seeds_that_reached_each_epoch():
+    a = {100: -90.0, 300: -88.0, 600: -87.0, 900: -86.5}
+    b = {300: -88.5, 600: -86.0}
+    points = curves.figure5_points([a, b], every=300)
+    assert points["epochs"] == [300, 600, 900]
+    assert points["num_seeds"] == [2, 2, 1]
+    assert points["mean"] == pytest.approx([np.mean([-88.0, -88.5]), np.mean([-87.0, -86.0]), -86.5])
+    assert points["std"][:2] == pytest.approx([np.std([-88.0, -88.5], ddof=1), np.std([-87.0, -86.0], ddof=1)])
+    assert points["std"][2] is None
+    every = curves.figure5_points([a, b])  # no ``every``: every epoch any seed reached
+    assert every["epochs"] == [100, 300, 600, 900] and every["num_seeds"] == [1, 2, 2, 1]
+    assert curves.figure5_points([{}, {}], every=300) == {"epochs": [], "mean": [], "std": [], "num_seeds": []}
