@@ -10,6 +10,7 @@ import math
 import os
 
 import keras_tuner as kt
+import tensorflow as tf
 
 from tfgvae import atomic
 from tfgvae.serving import export
@@ -50,9 +51,10 @@ class SearchSpace:
 class GraphVAEHyperModel(kt.HyperModel):
     """Builds and fits one trial's Graph VAE; ``base`` gives every setting the search does not vary."""
 
-    def __init__(self, base, space, info, steps_per_epoch, **kwargs):
+    def __init__(self, base, space, info, steps_per_epoch, bounded=False, **kwargs):
         super().__init__(**kwargs)
         self.base, self.space, self.info, self.steps = base, space, info, steps_per_epoch
+        self.bounded = bounded  # epochs given as datasets of their own steps (train.datasets)
 
     def trial_config(self, hp):
         """The TrainConfig of a trial: M and N' from conditional choices, N = M / N'."""
@@ -75,7 +77,8 @@ class GraphVAEHyperModel(kt.HyperModel):
 
     def build(self, hp):
         config = self.trial_config(hp)
-        k = train.steps_per_execution(config.steps_per_execution, {self.steps: "training steps of an epoch"})
+        k = train.steps_per_execution(config.steps_per_execution, {self.steps: "training steps of an epoch"},
+                                      self.bounded)
         model = train.compile_model(train.build_model(config, self.info), config, self.steps, k)
         model.optimizer.build(model.trainable_variables)  # so a trial's checkpoint restores its Adam state
         return model
@@ -157,11 +160,15 @@ def plot_factorizations(rows, path):
 def search(base, space, workdir, tuner_name="bayesian", max_trials=10, export_dir=None):
     """Run (or resume) a search; write trials.json, the Fig. 4 plot; export the best model."""
     info, train_stream, valid_ds, steps = train.datasets(base)
-    hypermodel = GraphVAEHyperModel(base, space, info, steps)
+    hypermodel = GraphVAEHyperModel(base, space, info, steps, train_stream.bounded)
     epochs = base.schedule.epochs
     tuner = make_tuner(tuner_name, hypermodel, workdir, "search", max_trials, epochs, base.seed)
-    tuner.search(train_stream(0), validation_data=valid_ds, epochs=epochs, steps_per_epoch=steps,
-                 validation_steps=base.validation_steps, verbose=base.verbose, shuffle=False)
+    common = dict(validation_data=valid_ds, epochs=epochs, verbose=base.verbose, shuffle=False)
+    if train_stream.bounded:  # epochs of their own steps, as train.fit gives them (any steps per execution)
+        cursor = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_cursor")
+        tuner.search(train_stream(cursor, steps), callbacks=[train.EpochCursor(cursor, steps, 0)], **common)
+    else:
+        tuner.search(train_stream(0), steps_per_epoch=steps, **common)
     rows = trial_rows(tuner)
     if not any(r["status"] == "COMPLETED" for r in rows):
         failed = [t for t in tuner.oracle.trials.values() if t.message]
