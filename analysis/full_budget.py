@@ -104,10 +104,10 @@ def paired(runs_a, runs_b):
     """{mean, stderr, per_seed} of a - b paired by image on the seeds both have scored
     (``paired_table.paired``): per seed the mean difference over images; stderr over seeds (ddof = 1),
     or over images for one seed."""
-    scored = [r for r in (*runs_a, *runs_b) if r["scored"]]
     if not runs_a or not runs_b:
         return None
-    runs = {(r["structure"], r["seed"]): (None, None, r["scored"]["map"][1]) for r in scored}
+    runs = {(r["structure"], r["seed"]): (None, None, r["scored"]["map"][1])
+            for r in (*runs_a, *runs_b) if r["scored"]}
     rows = paired_table.paired(runs, runs_a[0]["structure"], runs_b[0]["structure"])
     if not rows:
         return None

@@ -53,8 +53,8 @@ def figure3(graph_runs, path):
     first_epochs, first = gate_curves(histories[0][1], initial_gate_mean(histories[0][0]))
     colors = artifacts.edge_colors(len(first))
     for k, (run, history) in enumerate(histories):
-        epochs, curves = gate_curves(history, initial_gate_mean(run))
-        for color, ((j, i), values) in zip(colors, curves.items()):
+        epochs, edges = gate_curves(history, initial_gate_mean(run))
+        for color, ((j, i), values) in zip(colors, edges.items()):
             ax.plot(epochs, values, color=color, alpha=1.0 if k == 0 else 0.35,
                     marker="." if k == 0 and len(epochs) <= 100 else None,
                     label=f"c {j + 1}→{i + 1}" if k == 0 else None, lw=1.5 if k == 0 else 1.0)

@@ -163,35 +163,38 @@ class EpochCursor(keras.callbacks.Callback):
         self.cursor.assign(max(epoch * self.steps, self.done))
 
 
-def fit(model, config, train, valid, steps, done, callback_list):
-    """Train from step ``done`` to the run's epochs x ``steps``: first the rest of an interrupted epoch.
+def epoch_feed(train, steps, done=0):
+    """(feed, callbacks) for ``fit`` calls from step ``done``: ``feed(first_epoch, count)`` is the
+    data of a call whose epochs are ``count`` steps, as ``fit`` keyword arguments.
 
-    ``train`` is ``datasets``': each epoch is ``train(cursor, count)`` where the data allow
-    (every fit epoch then ends with its data, whatever the steps per execution), else the
-    endless ``train(k)`` cut into epochs by ``steps_per_epoch``. Returns the last epoch's
-    validation metrics (validation is a deterministic function of the weights, so these are the
-    final model's), or None when there was nothing to train.
+    Where ``train.bounded``, each epoch is ``train(cursor, count)``, which ends with its data
+    whatever the steps per execution, and ``callbacks`` is the ``EpochCursor`` that moves the
+    cursor; else the endless ``train(k)`` from that epoch's first step, cut by ``steps_per_epoch``.
+    """
+    if train.bounded:
+        cursor = tf.Variable(done, dtype=tf.int64, trainable=False, name="epoch_cursor")
+        return (lambda first_epoch, count: {"x": train(cursor, count)}), [EpochCursor(cursor, steps, done)]
+    return (lambda first_epoch, count: {"x": train(first_epoch * steps + steps - count),
+                                         "steps_per_epoch": count}), []
+
+
+def fit(model, config, train, valid, steps, done, callback_list):
+    """Train from step ``done`` to the run's epochs x ``steps``: first the rest of an interrupted epoch
+    (the data of each call: ``epoch_feed``). Returns the last epoch's validation metrics (validation
+    is a deterministic function of the weights, so these are the final model's), or None when there
+    was nothing to train.
     """
     epoch, offset = divmod(done, steps)
     epochs = config.schedule.epochs
-    cursor = tf.Variable(done, dtype=tf.int64, trainable=False, name="epoch_cursor")
-    bounded = train.bounded
-    cursor_callback = [EpochCursor(cursor, steps, done)] if bounded else []
+    feed, cursor_callbacks = epoch_feed(train, steps, done)
     common = dict(validation_data=valid, shuffle=False, verbose=0,
-                  callbacks=cursor_callback + callback_list)  # the console is summaries.ConsoleLog
-
-    def run(first_epoch, last_epoch, count):
-        if bounded:
-            return model.fit(train(cursor, count), epochs=last_epoch, initial_epoch=first_epoch, **common)
-        return model.fit(train(first_epoch * steps + steps - count), epochs=last_epoch,
-                         initial_epoch=first_epoch, steps_per_epoch=count, **common)
-
+                  callbacks=cursor_callbacks + callback_list)  # the console is summaries.ConsoleLog
     history = None
     if offset and epoch < epochs:
-        history = run(epoch, epoch + 1, steps - offset)
+        history = model.fit(**feed(epoch, steps - offset), epochs=epoch + 1, initial_epoch=epoch, **common)
         epoch += 1
     if epoch < epochs:
-        history = run(epoch, epochs, steps)
+        history = model.fit(**feed(epoch, steps), epochs=epochs, initial_epoch=epoch, **common)
     if history is None:
         return None
     return {k[len("val_"):]: float(np.mean(v[-1])) for k, v in history.history.items()
@@ -216,8 +219,7 @@ def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
     ckpt_dir = os.path.join(workdir, "checkpoints")
     source, config = source_of(config, data)
     info, train, valid, steps = datasets(config, source)  # bad data fails before anything is written
-    bounded = train.bounded
-    k = steps_per_execution(config.steps_per_execution, {steps: "training steps of an epoch"}, bounded)
+    k = steps_per_execution(config.steps_per_execution, {steps: "training steps of an epoch"}, train.bounded)
     if chief:  # refuse other settings before restoring; config.json is written after the restore
         prepare_workdir(config, workdir, write=False)
     with strategy.scope():
@@ -232,7 +234,7 @@ def train_and_evaluate(config, workdir, data=None, encoder=None, decoder=None):
     if chief:
         prepare_workdir(config, workdir)
     epochs = config.schedule.epochs
-    if not bounded and done % steps and done < epochs * steps:  # the first fit call ends the interrupted epoch
+    if not train.bounded and done % steps and done < epochs * steps:  # the first fit call ends the interrupted epoch
         model.steps_per_execution = steps_per_execution(config.steps_per_execution, {
             steps: "training steps of an epoch",
             steps - done % steps: f"steps left of the epoch interrupted at step {done}"})

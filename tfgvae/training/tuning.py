@@ -10,7 +10,6 @@ import math
 import os
 
 import keras_tuner as kt
-import tensorflow as tf
 
 from tfgvae import atomic
 from tfgvae.serving import export
@@ -163,12 +162,9 @@ def search(base, space, workdir, tuner_name="bayesian", max_trials=10, export_di
     hypermodel = GraphVAEHyperModel(base, space, info, steps, train_stream.bounded)
     epochs = base.schedule.epochs
     tuner = make_tuner(tuner_name, hypermodel, workdir, "search", max_trials, epochs, base.seed)
-    common = dict(validation_data=valid_ds, epochs=epochs, verbose=base.verbose, shuffle=False)
-    if train_stream.bounded:  # epochs of their own steps, as train.fit gives them (any steps per execution)
-        cursor = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_cursor")
-        tuner.search(train_stream(cursor, steps), callbacks=[train.EpochCursor(cursor, steps, 0)], **common)
-    else:
-        tuner.search(train_stream(0), steps_per_epoch=steps, **common)
+    feed, cursor_callbacks = train.epoch_feed(train_stream, steps)  # epochs as train.fit gives them
+    tuner.search(**feed(0, steps), callbacks=cursor_callbacks, validation_data=valid_ds, epochs=epochs,
+                 verbose=base.verbose, shuffle=False)
     rows = trial_rows(tuner)
     if not any(r["status"] == "COMPLETED" for r in rows):
         failed = [t for t in tuner.oracle.trials.values() if t.message]
