@@ -11,7 +11,9 @@ reached, with ``epochs`` that epoch and ``complete`` false (``latest_per_seed``:
 [epoch, estimate]). Differences paired by image
 (``graph_fc``, ``fc_ladder``) need scored runs of both structures on a common seed. Fig. 5's points:
 the periodic estimates every 300 epochs, mean and standard deviation over the seeds that reached them
-(``--figures_dir``: drawn, with Fig. 3's gate means over the whole run).
+(``--figures_dir``: drawn, with Fig. 3's gate means over the whole run). Beside the paper's Table 1
+(``paper_table1``: LL, KL, ELBO), ``shortfall`` splits each row's distance from the paper's LL into
+the ELBO's and the variational gap's (LL − ELBO); ``curves`` has both over training.
 """
 import argparse
 import glob
@@ -24,7 +26,13 @@ import numpy as np
 import paired_table  # analysis/paired_table.py, beside this script
 from tfgvae.experiments import curves
 
-PAPER = {"graph": -82.58, "fc": -82.80, "ladder": -84.98, "vae": -87.30}  # Table 1, MNIST (k = 5,000)
+# Table 1, MNIST (k = 5,000; means over 5 runs): test log-likelihood, KL and ELBO in nats.
+PAPER_TABLE1 = {"graph": {"log_likelihood": -82.58, "kl": 22.49, "elbo": -88.35},
+                "fc": {"log_likelihood": -82.80, "kl": 22.47, "elbo": -88.49},
+                "ladder": {"log_likelihood": -84.98, "kl": 24.25, "elbo": -92.80},
+                "vae": {"log_likelihood": -87.30, "kl": 26.28, "elbo": -95.61}}
+PAPER = {s: c["log_likelihood"] for s, c in PAPER_TABLE1.items()}
+COLUMNS = ("log_likelihood", "elbo", "kl")  # the periodic estimate's columns (test_ll_history.json)
 PAIRS = {"graph_fc": ("graph", "fc"), "fc_ladder": ("fc", "ladder")}
 TRAINING_IMAGES = {"train": 50_000, "train+valid": 60_000}
 
@@ -45,7 +53,7 @@ def read_run(workdir, epochs, num_samples):
     with k = ``num_samples``, its test results and per-image log-likelihoods by gate reading."""
     config = flat_config(workdir)
     history_path = os.path.join(workdir, "test_ll_history.json")
-    history = _json(history_path) if os.path.exists(history_path) else {"epochs": [], "log_likelihood": []}
+    history = _json(history_path) if os.path.exists(history_path) else {"epochs": []}
     readings = ("map", "sampled") if config["structure"] == "graph" else ("map",)
     scored = {}
     for reading in readings:
@@ -59,7 +67,8 @@ def read_run(workdir, epochs, num_samples):
         per_image = np.load(os.path.join(workdir, f"test_per_example{suffix}.npz"))["log_likelihood"]
         scored[reading] = (results, per_image.astype(np.float64))
     return {"structure": config["structure"], "seed": int(config["seed"]), "config": config,
-            "history": dict(zip(history["epochs"], history["log_likelihood"])),
+            "history": dict(zip(history["epochs"], history.get("log_likelihood", []))),
+            "columns": {c: dict(zip(history["epochs"], history[c])) for c in COLUMNS if c in history},
             "history_samples": history.get("num_importance_samples"),
             "history_examples": history.get("num_examples"),
             "scored": scored if len(scored) == len(readings) else {}}
@@ -82,6 +91,7 @@ def structure_row(runs, epochs, num_samples):
                "log_likelihood_mean": mean, "log_likelihood_std": std,
                "per_seed": {str(r["seed"]): x["log_likelihood"] for r, x in zip(runs, results)},
                "kl_mean": mean_std([x["kl"] for x in results])[0],
+               "elbo_mean": mean_std([x["elbo"] for x in results])[0] if all("elbo" in x for x in results) else None,
                "kl_per_node": np.mean([x["kl_per_node"] for x in results], axis=0).round(3).tolist(),
                "active_units_per_node": np.mean([x["active_units_per_node"] for x in results], axis=0).tolist()}
         if "sampled" in runs[0]["scored"]:
@@ -92,12 +102,41 @@ def structure_row(runs, epochs, num_samples):
     reached = min(max(r["history"], default=0) for r in runs)
     values = {str(r["seed"]): r["history"][reached] for r in runs if reached in r["history"]}
     mean, std = mean_std(list(values.values())) if values else (None, None)
+    at = {c: [r["columns"][c][reached] for r in runs if reached in r["columns"].get(c, {})] for c in ("elbo", "kl")}
     return {"complete": False, "epochs": reached, "num_seeds": len(values), "seeds": seeds,
             "epochs_reached_per_seed": {str(r["seed"]): max(r["history"], default=0) for r in runs},
             "latest_per_seed": {str(r["seed"]): [max(r["history"]), r["history"][max(r["history"])]]
                                 for r in runs if r["history"]},
             "num_importance_samples": runs[0]["history_samples"], "num_test_examples": runs[0]["history_examples"],
-            "log_likelihood_mean": mean, "log_likelihood_std": std, "per_seed": values}
+            "log_likelihood_mean": mean, "log_likelihood_std": std, "per_seed": values,
+            **{f"{c}_mean": (mean_std(v)[0] if v and len(v) == len(values) else None) for c, v in at.items()}}
+
+
+def shortfall(row, paper):
+    """How far a row falls short of the paper's Table 1 (paper − ours, nats), split by the identity
+    LL = ELBO + (LL − ELBO): the objective's part (ELBO) and the variational gap's (LL − ELBO, the
+    posterior's distance from the true one that importance sampling recovers). None without an ELBO."""
+    if row["log_likelihood_mean"] is None or row.get("elbo_mean") is None:
+        return None
+    ll, elbo = row["log_likelihood_mean"], row["elbo_mean"]
+    return {"log_likelihood": paper["log_likelihood"] - ll, "elbo": paper["elbo"] - elbo,
+            "variational_gap": (paper["log_likelihood"] - paper["elbo"]) - (ll - elbo),
+            "ours_variational_gap": ll - elbo, "paper_variational_gap": paper["log_likelihood"] - paper["elbo"]}
+
+
+def curve(runs):
+    """The periodic estimates over training: at every epoch some seed reached, the mean over those
+    seeds of LL, ELBO, KL and the variational gap LL − ELBO, with the number of seeds."""
+    epochs = sorted({e for r in runs for e in r["columns"].get("log_likelihood", {})})
+    out = {"epochs": epochs, "num_seeds": [], **{c: [] for c in (*COLUMNS, "variational_gap")}}
+    for e in epochs:
+        have = [r["columns"] for r in runs if all(e in r["columns"].get(c, {}) for c in COLUMNS)]
+        out["num_seeds"].append(len(have))
+        for c in COLUMNS:
+            out[c].append(float(np.mean([h[c][e] for h in have])) if have else None)
+        out["variational_gap"].append(
+            float(np.mean([h["log_likelihood"][e] - h["elbo"][e] for h in have])) if have else None)
+    return out
 
 
 def paired(runs_a, runs_b):
@@ -159,9 +198,12 @@ def full_budget(run_dirs, epochs, num_samples):
     for r in runs:
         by_structure.setdefault(r["structure"], []).append(r)
     order = [s for s in PAPER if s in by_structure]
+    rows = {s: structure_row(by_structure[s], epochs, num_samples) for s in order}
     return {"dataset": "mnist", "epochs_planned": epochs, "protocol": protocol(runs),
-            "paper": PAPER,
-            "structures": {s: structure_row(by_structure[s], epochs, num_samples) for s in order},
+            "paper": PAPER, "paper_table1": PAPER_TABLE1,
+            "structures": rows,
+            "shortfall": {s: shortfall(rows[s], PAPER_TABLE1[s]) for s in order},
+            "curves": {s: curve(by_structure[s]) for s in order},
             "paired": {name: paired(by_structure.get(a, []), by_structure.get(b, []))
                        for name, (a, b) in PAIRS.items()},
             "figure5": {s: figure5(by_structure[s]) for s in order}}
@@ -185,6 +227,11 @@ def main(argv=None):
         state = "scored" if row["complete"] else "partial"
         print(f"{s}: {state} at epoch {row['epochs']}, {row['num_seeds']} seed{'' if row['num_seeds'] == 1 else 's'}, "
               f"LL {row['log_likelihood_mean']} (paper {PAPER[s]})")
+        gap = table["shortfall"][s]
+        if gap:
+            print(f"  short of the paper by {gap['log_likelihood']:.2f}: ELBO {gap['elbo']:.2f} + "
+                  f"LL - ELBO {gap['variational_gap']:.2f} (ours {gap['ours_variational_gap']:.2f}, "
+                  f"paper {gap['paper_variational_gap']:.2f})")
     for path in draw_figures(run_dirs, args.figures_dir) if args.figures_dir else []:
         print(f"wrote {path}")
 

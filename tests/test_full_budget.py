@@ -22,15 +22,17 @@ def _run(folder, structure, seed, history, scored_ll=None, sampled_ll=None, nest
     config = ({"model": {"structure": structure, "per_example_gates": True}, "schedule": schedule,
                "seed": seed, "train_split": "train+valid"} if nested else dict(settings, **schedule))
     (d / "config.json").write_text(json.dumps(config))
+    reached = sorted(history)  # the periodic ELBO trails the estimate by 4 + epoch / 1000, KL 25 - seed
     (d / "test_ll_history.json").write_text(json.dumps({
-        "epochs": sorted(history), "log_likelihood": [history[e] for e in sorted(history)],
+        "epochs": reached, "log_likelihood": [history[e] for e in reached],
+        "elbo": [history[e] - 4 - e / 1000 for e in reached], "kl": [25.0 - seed for e in reached],
         "num_importance_samples": 100, "num_examples": 1000}))
     for suffix, ll in (("", scored_ll), ("_sampled", sampled_ll)):
         if ll is None:
             continue
         (d / f"test_results{suffix}.json").write_text(json.dumps({
             "epochs": epochs, "num_importance_samples": k, "num_examples": IMAGES, "log_likelihood": float(ll.mean()),
-            "kl": 20.0 + seed, "kl_per_node": [1.0 + seed, 2.0], "active_units_per_node": [3, 4 + seed]}))
+            "elbo": float(ll.mean()) - 5.0 - seed, "kl": 20.0 + seed, "kl_per_node": [1.0 + seed, 2.0], "active_units_per_node": [3, 4 + seed]}))
         np.savez(d / f"test_per_example{suffix}.npz", log_likelihood=ll.astype(np.float32))
     return d
 
@@ -136,3 +138,36 @@ def test_figures_dir_draws_figure5_and_figure3(runs, tmp_path):
     for name in ("mnist_full_fig5_test_ll.png", "mnist_full_fig3_gates.png"):
         path = tmp_path / "figs" / name
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {path}" in proc.stdout
+
+
+def test_shortfall_splits_the_distance_from_table1_into_elbo_and_variational_gap(runs, tmp_path):
+    """Paper − ours from Table 1's columns (LL, ELBO) by hand: scored rows from test_results.json,
+    partial ones from the periodic estimate; the two parts add up to the LL's."""
+    folder, lls, _ = runs
+    table, proc = _table(folder, tmp_path)
+    assert table["paper_table1"]["fc"] == {"log_likelihood": -82.80, "kl": 22.47, "elbo": -88.49}
+    ll = np.mean([lls[("graph", s)].mean() for s in (0, 1)])
+    elbo = np.mean([lls[("graph", s)].mean() - 5.0 - s for s in (0, 1)])
+    graph = table["shortfall"]["graph"]
+    assert table["structures"]["graph"]["elbo_mean"] == pytest.approx(elbo, abs=1e-6)
+    assert graph["log_likelihood"] == pytest.approx(-82.58 - ll, abs=1e-6)
+    assert graph["elbo"] == pytest.approx(-88.35 - elbo, abs=1e-6)
+    assert graph["ours_variational_gap"] == pytest.approx(5.5) and graph["paper_variational_gap"] == pytest.approx(5.77)
+    assert graph["variational_gap"] == pytest.approx(0.27) and graph["elbo"] + graph["variational_gap"] == \
+        pytest.approx(graph["log_likelihood"])
+    vae = table["shortfall"]["vae"]  # partial at epoch 700: LL -94.3 / -95.3, ELBO 4.7 below each
+    assert table["structures"]["vae"]["kl_mean"] == pytest.approx(24.5)
+    assert vae["log_likelihood"] == pytest.approx(-87.30 + 94.8) and vae["ours_variational_gap"] == pytest.approx(4.7)
+    assert vae["elbo"] == pytest.approx(-95.61 + 99.5)
+    assert "graph: scored" in proc.stdout and "short of the paper by" in proc.stdout
+
+
+def test_curves_average_the_periodic_columns_over_the_seeds_that_reached_each_epoch(runs, tmp_path):
+    folder, _, _ = runs
+    table, _ = _table(folder, tmp_path)
+    vae = table["curves"]["vae"]
+    assert vae["epochs"] == list(range(100, 901, 100)) and vae["num_seeds"] == [2] * 7 + [1, 1]
+    assert vae["log_likelihood"][0] == pytest.approx(np.mean([-95 + 0.1, -96 + 0.1]))
+    assert vae["log_likelihood"][8] == pytest.approx(-96 + 0.9) and vae["kl"][8] == pytest.approx(24.0)
+    assert vae["variational_gap"] == [pytest.approx(4 + e / 1000) for e in range(100, 901, 100)]
+    assert vae["elbo"][0] == pytest.approx(np.mean([-94.9, -95.9]) - 4.1)
