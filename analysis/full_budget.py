@@ -66,9 +66,9 @@ def read_run(workdir, epochs, num_samples):
             break
         per_image = np.load(os.path.join(workdir, f"test_per_example{suffix}.npz"))["log_likelihood"]
         scored[reading] = (results, per_image.astype(np.float64))
+    columns = {c: dict(zip(history["epochs"], history[c])) for c in COLUMNS if c in history}
     return {"structure": config["structure"], "seed": int(config["seed"]), "config": config,
-            "history": dict(zip(history["epochs"], history.get("log_likelihood", []))),
-            "columns": {c: dict(zip(history["epochs"], history[c])) for c in COLUMNS if c in history},
+            "history": columns.get("log_likelihood", {}), "columns": columns,
             "history_samples": history.get("num_importance_samples"),
             "history_examples": history.get("num_examples"),
             "scored": scored if len(scored) == len(readings) else {}}
