@@ -13,7 +13,7 @@ reached, with ``epochs`` that epoch and ``complete`` false (``latest_per_seed``:
 the periodic estimates every 300 epochs, mean and standard deviation over the seeds that reached them
 (``--figures_dir``: drawn, with Fig. 3's gate means over the whole run). Beside the paper's Table 1
 (``paper_table1``: LL, KL, ELBO), ``shortfall`` splits each row's distance from the paper's LL into
-the ELBO's and the variational gap's (LL − ELBO); ``curves`` has both over training.
+the ELBO's and the inference gap's (LL − ELBO); ``curves`` has both over training.
 """
 import argparse
 import glob
@@ -114,27 +114,27 @@ def structure_row(runs, epochs, num_samples):
 
 def shortfall(row, paper):
     """How far a row falls short of the paper's Table 1 (paper − ours, nats), split by the identity
-    LL = ELBO + (LL − ELBO): the objective's part (ELBO) and the variational gap's (LL − ELBO, the
+    LL = ELBO + (LL − ELBO): the objective's part (ELBO) and the inference gap's (LL − ELBO, the
     posterior's distance from the true one that importance sampling recovers). None without an ELBO."""
     if row["log_likelihood_mean"] is None or row.get("elbo_mean") is None:
         return None
     ll, elbo = row["log_likelihood_mean"], row["elbo_mean"]
     return {"log_likelihood": paper["log_likelihood"] - ll, "elbo": paper["elbo"] - elbo,
-            "variational_gap": (paper["log_likelihood"] - paper["elbo"]) - (ll - elbo),
-            "ours_variational_gap": ll - elbo, "paper_variational_gap": paper["log_likelihood"] - paper["elbo"]}
+            "inference_gap": (paper["log_likelihood"] - paper["elbo"]) - (ll - elbo),
+            "ours_inference_gap": ll - elbo, "paper_inference_gap": paper["log_likelihood"] - paper["elbo"]}
 
 
 def curve(runs):
     """The periodic estimates over training: at every epoch some seed reached, the mean over those
-    seeds of LL, ELBO, KL and the variational gap LL − ELBO, with the number of seeds."""
+    seeds of LL, ELBO, KL and the inference gap LL − ELBO, with the number of seeds."""
     epochs = sorted({e for r in runs for e in r["columns"].get("log_likelihood", {})})
-    out = {"epochs": epochs, "num_seeds": [], **{c: [] for c in (*COLUMNS, "variational_gap")}}
+    out = {"epochs": epochs, "num_seeds": [], **{c: [] for c in (*COLUMNS, "inference_gap")}}
     for e in epochs:
         have = [r["columns"] for r in runs if all(e in r["columns"].get(c, {}) for c in COLUMNS)]
         out["num_seeds"].append(len(have))
         for c in COLUMNS:
             out[c].append(float(np.mean([h[c][e] for h in have])) if have else None)
-        out["variational_gap"].append(
+        out["inference_gap"].append(
             float(np.mean([h["log_likelihood"][e] - h["elbo"][e] for h in have])) if have else None)
     return out
 
@@ -230,8 +230,8 @@ def main(argv=None):
         gap = table["shortfall"][s]
         if gap:
             print(f"  short of the paper by {gap['log_likelihood']:.2f}: ELBO {gap['elbo']:.2f} + "
-                  f"LL - ELBO {gap['variational_gap']:.2f} (ours {gap['ours_variational_gap']:.2f}, "
-                  f"paper {gap['paper_variational_gap']:.2f})")
+                  f"LL - ELBO {gap['inference_gap']:.2f} (ours {gap['ours_inference_gap']:.2f}, "
+                  f"paper {gap['paper_inference_gap']:.2f})")
     for path in draw_figures(run_dirs, args.figures_dir) if args.figures_dir else []:
         print(f"wrote {path}")
 

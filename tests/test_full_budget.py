@@ -140,7 +140,7 @@ def test_figures_dir_draws_figure5_and_figure3(runs, tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {path}" in proc.stdout
 
 
-def test_shortfall_splits_the_distance_from_table1_into_elbo_and_variational_gap(runs, tmp_path):
+def test_shortfall_splits_the_distance_from_table1_into_elbo_and_inference_gap(runs, tmp_path):
     """Paper − ours from Table 1's columns (LL, ELBO) by hand: scored rows from test_results.json,
     partial ones from the periodic estimate; the two parts add up to the LL's."""
     folder, lls, _ = runs
@@ -152,12 +152,12 @@ def test_shortfall_splits_the_distance_from_table1_into_elbo_and_variational_gap
     assert table["structures"]["graph"]["elbo_mean"] == pytest.approx(elbo, abs=1e-6)
     assert graph["log_likelihood"] == pytest.approx(-82.58 - ll, abs=1e-6)
     assert graph["elbo"] == pytest.approx(-88.35 - elbo, abs=1e-6)
-    assert graph["ours_variational_gap"] == pytest.approx(5.5) and graph["paper_variational_gap"] == pytest.approx(5.77)
-    assert graph["variational_gap"] == pytest.approx(0.27) and graph["elbo"] + graph["variational_gap"] == \
+    assert graph["ours_inference_gap"] == pytest.approx(5.5) and graph["paper_inference_gap"] == pytest.approx(5.77)
+    assert graph["inference_gap"] == pytest.approx(0.27) and graph["elbo"] + graph["inference_gap"] == \
         pytest.approx(graph["log_likelihood"])
     vae = table["shortfall"]["vae"]  # partial at epoch 700: LL -94.3 / -95.3, ELBO 4.7 below each
     assert table["structures"]["vae"]["kl_mean"] == pytest.approx(24.5)
-    assert vae["log_likelihood"] == pytest.approx(-87.30 + 94.8) and vae["ours_variational_gap"] == pytest.approx(4.7)
+    assert vae["log_likelihood"] == pytest.approx(-87.30 + 94.8) and vae["ours_inference_gap"] == pytest.approx(4.7)
     assert vae["elbo"] == pytest.approx(-95.61 + 99.5)
     assert "graph: scored" in proc.stdout and "short of the paper by" in proc.stdout
 
@@ -169,5 +169,5 @@ def test_curves_average_the_periodic_columns_over_the_seeds_that_reached_each_ep
     assert vae["epochs"] == list(range(100, 901, 100)) and vae["num_seeds"] == [2] * 7 + [1, 1]
     assert vae["log_likelihood"][0] == pytest.approx(np.mean([-95 + 0.1, -96 + 0.1]))
     assert vae["log_likelihood"][8] == pytest.approx(-96 + 0.9) and vae["kl"][8] == pytest.approx(24.0)
-    assert vae["variational_gap"] == [pytest.approx(4 + e / 1000) for e in range(100, 901, 100)]
+    assert vae["inference_gap"] == [pytest.approx(4 + e / 1000) for e in range(100, 901, 100)]
     assert vae["elbo"][0] == pytest.approx(np.mean([-94.9, -95.9]) - 4.1)
