@@ -17,3 +17,12 @@ def test_points_are_means_and_sample_deviations_over_the_seeds_that_reached_each
     every = curves.figure5_points([a, b])  # no ``every``: every epoch any seed reached
     assert every["epochs"] == [100, 300, 600, 900] and every["num_seeds"] == [1, 2, 2, 1]
     assert curves.figure5_points([{}, {}], every=300) == {"epochs": [], "mean": [], "std": [], "num_seeds": []}
+
+
+def test_focus_range_shows_every_point_with_a_margin_unless_far_below():
+    lo, hi = curves.focus_range([-83.89, -83.82], [-83.89, -83.82])  # one point per curve
+    assert lo < -83.89 - 0.4 and hi > -83.82 + 0.4
+    lows, highs = [-95.0, -85.0, -84.8], [-84.0, -84.2, -84.1]  # one curve starts 10 nats below the rest
+    lo, hi = curves.focus_range(lows, highs)  # cut at 4 times the median low's distance from the top, - 1
+    assert lo == pytest.approx(-84.0 - 4 * 1.0 - 1) and hi == pytest.approx(-84.0 + 0.1 * 11 + 0.5)
+    assert curves.focus_range([-95.0, -90.0], [-84.0, -84.5])[0] == pytest.approx(-95.0 - 1.6)  # within: all shown

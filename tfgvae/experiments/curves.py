@@ -20,3 +20,11 @@ def figure5_points(histories, every=None):
         out["std"].append(float(values.std(ddof=1)) if len(values) > 1 else None)
         out["num_seeds"].append(len(values))
     return out
+
+
+def focus_range(lows, highs):
+    """Fig. 5's y range from each curve's lowest and highest point: every point with a margin, except
+    that the first evaluations, far below, are cut off to show the part where structures separate."""
+    top, bottom = max(highs), min(lows)
+    margin = 0.1 * (top - bottom) + 0.5
+    return max(bottom - margin, top - 4 * (top - float(np.median(lows))) - 1), top + margin

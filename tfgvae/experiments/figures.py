@@ -102,9 +102,8 @@ def figure5(runs, path, unit="nats", every=None):
            title=f"test LL over training ({subset[0]} test images, k={subset[1]})")
     lows = [line.get_ydata().min() for line in ax.get_lines() if len(line.get_ydata())]
     highs = [line.get_ydata().max() for line in ax.get_lines() if len(line.get_ydata())]
-    if lows:  # the first evaluations are far below: show the part where structures separate
-        top = max(highs)
-        ax.set_ylim(max(min(lows), top - 4 * (top - np.median(lows)) - 1), top + 0.1 * (top - min(lows)) + 0.5)
+    if lows:
+        ax.set_ylim(*curves.focus_range(lows, highs))
     ax.grid(alpha=0.3)
     ax.legend()
     artifacts._save(fig, path)
