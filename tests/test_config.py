@@ -149,3 +149,16 @@ def test_a_config_json_without_head_init_predates_it_and_loads_as_stacked(tmp_pa
     assert TrainConfig.load(str(tmp_path)).model.head_init == "stacked"
     (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
     assert TrainConfig.load(str(tmp_path)) == config
+
+
+def test_the_sparse_config_has_no_kl_warm_up_whatever_its_base_sets():
+    """mnist_sparse.cfg's price per edge needs the KL weight at 1 from the first step (its comment);
+    base/mnist.cfg's fixed 10-epoch warm-up must not leak through, so no warm-up step remains."""
+    from tfgvae.training.config import config_from_flagfile
+
+    configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+    run, _ = config_from_flagfile(os.path.join(configs, "mnist_sparse.cfg"))
+    assert run.model.edge_cost == 0.1 and run.train_split == "train"
+    assert run.schedule.resolved(781, None).kl_warmup_steps == 0
+    base, _ = config_from_flagfile(os.path.join(configs, "mnist.cfg"))
+    assert base.schedule.resolved(937, None).kl_warmup_steps == 9370
