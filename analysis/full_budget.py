@@ -125,18 +125,16 @@ def shortfall(row, paper):
 
 
 def curve(runs):
-    """The periodic estimates over training: at every epoch some seed reached, the mean over those
-    seeds of LL, ELBO, KL and the inference gap LL − ELBO, with the number of seeds."""
-    epochs = sorted({e for r in runs for e in r["columns"].get("log_likelihood", {})})
-    out = {"epochs": epochs, "num_seeds": [], **{c: [] for c in (*COLUMNS, "inference_gap")}}
-    for e in epochs:
-        have = [r["columns"] for r in runs if all(e in r["columns"].get(c, {}) for c in COLUMNS)]
-        out["num_seeds"].append(len(have))
-        for c in COLUMNS:
-            out[c].append(float(np.mean([h[c][e] for h in have])) if have else None)
-        out["inference_gap"].append(
-            float(np.mean([h["log_likelihood"][e] - h["elbo"][e] for h in have])) if have else None)
-    return out
+    """The periodic estimates over training: at every epoch some seed reached with all of LL, ELBO and
+    KL, the mean over those seeds of each and of the inference gap LL − ELBO (``curves.figure5_points``
+    per column), with the number of seeds."""
+    whole = [{c: {e: v for e, v in r["columns"].get(c, {}).items()
+                  if all(e in r["columns"].get(other, {}) for other in COLUMNS)} for c in COLUMNS} for r in runs]
+    gaps = [{e: w["log_likelihood"][e] - w["elbo"][e] for e in w["log_likelihood"]} for w in whole]
+    points = {c: curves.figure5_points([w[c] for w in whole]) for c in COLUMNS}
+    points["inference_gap"] = curves.figure5_points(gaps)
+    first = points["log_likelihood"]
+    return {"epochs": first["epochs"], "num_seeds": first["num_seeds"], **{c: p["mean"] for c, p in points.items()}}
 
 
 def paired(runs_a, runs_b):
